@@ -1,0 +1,50 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export SENTINEL_OUTBOX ?= $(CURDIR)/.sentinel/outbox.jsonl
+
+.PHONY: venv install install-test demo demo-db dev test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+venv: $(BIN)/python
+
+install: venv
+	$(BIN)/pip install -q -e .
+
+install-test: venv
+	$(BIN)/pip install -q -e '.[test]'
+
+$(DAGSTER_HOME)/dagster.yaml:
+	mkdir -p $(DAGSTER_HOME)
+	printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
+
+demo-db: install
+	$(BIN)/python -m sentinel_assets.demo demo/demo.db
+
+demo: demo-db $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/sentinel validate alert_specs
+	$(BIN)/sentinel run
+	@echo
+	$(BIN)/sentinel status
+	@echo
+	@echo "Notices in $(SENTINEL_OUTBOX):"
+	@tail -n 5 $(SENTINEL_OUTBOX) 2>/dev/null | cut -c1-160 || true
+	@echo
+	@echo "Run 'make demo' again: still-firing alerts send no second notice."
+
+dev: demo-db $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml
+
+test: install-test
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check sentinel_assets sentinel_assets_tests bench
+
+clean:
+	rm -rf .sentinel .dagster_home demo/demo.db

@@ -1,0 +1,25 @@
+"""sentinel_assets: SQL alerting compiled into Dagster jobs, schedules and sensors."""
+
+from sentinel_assets.evaluation import Evaluation, evaluate_alert
+from sentinel_assets.factory import build_sentinel_defs
+from sentinel_assets.judging import Outcome, judge
+from sentinel_assets.lifecycle import AlertState, Notice, Policy, step
+from sentinel_assets.spec_errors import SpecError
+from sentinel_assets.spec_loader import load_specs
+from sentinel_assets.spec_models import AlertSpec, SentinelConfig
+
+__all__ = [
+    "AlertSpec",
+    "AlertState",
+    "Evaluation",
+    "Notice",
+    "Outcome",
+    "Policy",
+    "SentinelConfig",
+    "SpecError",
+    "build_sentinel_defs",
+    "evaluate_alert",
+    "judge",
+    "load_specs",
+    "step",
+]

@@ -1,0 +1,5 @@
+"""The code location: ``dagster dev -m sentinel_assets.definitions``."""
+
+from sentinel_assets.factory import build_sentinel_defs
+
+defs = build_sentinel_defs()

@@ -1,0 +1,55 @@
+"""Parsing of human durations such as ``90s``, ``15m``, ``4h``, ``1d`` or ``1h30m``."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNITS = {
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+}
+
+
+def parse_duration(value: str | int | float | timedelta) -> timedelta:
+    """Parse ``"4h"``, ``"1h30m"``, ``"90s"`` or a number of seconds into a ``timedelta``.
+
+    Raises:
+        ValueError: with a sentence that says what was expected.
+    """
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like '90s', '15m' or '4h', got {value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative, got {value!r}")
+        return timedelta(seconds=value)
+    text = str(value).strip().lower().replace(" ", "")
+    pos, total = 0, timedelta()
+    for match in _PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if not text or pos != len(text):
+        raise ValueError(f"expected a duration like '90s', '15m', '4h' or '1h30m', got {value!r}")
+    return total
+
+
+def format_duration(delta: timedelta) -> str:
+    """Format a ``timedelta`` the way it is written in specs (``4h``, ``1h30m``, ``45s``)."""
+    seconds = int(delta.total_seconds())
+    if seconds == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)

@@ -1,0 +1,62 @@
+"""``build_sentinel_defs``: the public factory from specs to ``dg.Definitions``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+import dagster as dg
+
+from sentinel_assets.jobs import build_alert_job
+from sentinel_assets.resources import build_resources
+from sentinel_assets.schedules import build_alert_schedule
+from sentinel_assets.sensors import build_spec_errors_sensor
+from sentinel_assets.spec_errors import SpecError
+from sentinel_assets.spec_loader import load_specs
+from sentinel_assets.spec_models import SentinelConfig
+
+_log = logging.getLogger("sentinel_assets")
+_JOB_PREFIX = re.compile(r"^[A-Za-z0-9_]*$")
+
+
+def build_sentinel_defs(
+    specs: str | os.PathLike | SentinelConfig | None = None,
+    *,
+    job_prefix: str = "",
+    state_url: str | None = None,
+) -> dg.Definitions:
+    """Compile alert specs into Dagster definitions.
+
+    Args:
+        specs: a specs directory (default ``$SENTINEL_SPECS_DIR`` or ``./alert_specs``) or an
+            already loaded ``SentinelConfig``.
+        job_prefix: prepended to every job and schedule name, for embedding in a host project.
+        state_url: the sentinel state database; default ``$SENTINEL_STATE_URL`` (as an
+            ``EnvVar``) or SQLite next to the Dagster instance.
+
+    Returns:
+        One job and one schedule per valid alert, the resources they need under ``sentinel_*``
+        keys, and a ``sentinel_spec_errors`` sensor that fails while some specs are broken.
+        Broken alerts are left out and reported; they never stop the valid ones.
+    """
+    if not _JOB_PREFIX.match(job_prefix):
+        raise ValueError(f"job_prefix {job_prefix!r} may only hold letters, digits and underscores")
+    config = specs if isinstance(specs, SentinelConfig) else load_specs(specs)
+    errors: list[SpecError] = list(config.errors)
+    for error in errors:
+        _log.warning("sentinel spec error: %s", error)
+    resources = build_resources(config, state_url)
+    available = {name for name in config.channels if f"sentinel_channel_{name}" in resources}
+    jobs, schedules = [], []
+    for alert in config.alerts:
+        job = build_alert_job(alert, f"{job_prefix}{alert.name}", available)
+        jobs.append(job)
+        schedules.append(build_alert_schedule(alert, job))
+    sensor_name = f"{job_prefix}sentinel_spec_errors"
+    return dg.Definitions(
+        jobs=jobs,
+        schedules=schedules,
+        sensors=[build_spec_errors_sensor(errors, sensor_name)],
+        resources=resources,
+    )

@@ -1,0 +1,104 @@
+"""Dagster resources built from the specs, under namespaced keys (DESIGN.md §5).
+
+Keys: ``sentinel_db_<name>``, ``sentinel_channel_<name>``, ``sentinel_state``, so that
+``dg.Definitions.merge`` with a host project cannot collide. A secret that is written as a whole
+``${VAR}`` reaches Dagster as ``dg.EnvVar("VAR")``; a value with a reference inside it
+(``postgresql://u:${PW}@host/db``) keeps the reference and is expanded when the resource is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import dagster as dg
+from pydantic import Field
+
+from sentinel_assets.channels.log import LogChannel
+from sentinel_assets.databases.sql import SqlDatabase
+from sentinel_assets.env_vars import whole_env_var
+from sentinel_assets.spec_models import DatabaseSpec, SentinelConfig
+from sentinel_assets.state_store import StateStore, get_state_store
+
+STATE_KEY = "sentinel_state"
+
+
+def db_key(name: str) -> str:
+    return f"sentinel_db_{name}"
+
+
+def channel_key(name: str) -> str:
+    return f"sentinel_channel_{name}"
+
+
+class SentinelStateStore(dg.ConfigurableResource):
+    """The sentinel state database (alert state, silences, deliveries).
+
+    Example:
+        .. code-block:: python
+
+            state = SentinelStateStore(url=dg.EnvVar("SENTINEL_STATE_URL"))
+    """
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default $SENTINEL_STATE_URL, else SQLite next to the "
+        "Dagster instance ($DAGSTER_HOME/sentinel_state.db).",
+    )
+
+    def store(self) -> StateStore:
+        return get_state_store(self.url)
+
+
+def secret_value(template: str | None) -> Any:
+    """``"${VAR}"`` -> ``dg.EnvVar("VAR")``; anything else unchanged."""
+    if template is None:
+        return None
+    name = whole_env_var(template)
+    return dg.EnvVar(name) if name else template
+
+
+def database_resource(spec: DatabaseSpec) -> dg.ConfigurableResource:
+    if spec.is_bigquery:
+        from sentinel_assets.databases.bigquery import bigquery_resource
+
+        return bigquery_resource(spec)
+    return SqlDatabase(url=secret_value(spec.url))
+
+
+def _log_channel(spec) -> dg.ConfigurableResource:
+    return LogChannel(path=spec.path)
+
+
+# channel type -> builder(spec) -> resource; the notifier modules register theirs here
+CHANNEL_BUILDERS: dict[str, Callable[[Any], dg.ConfigurableResource]] = {"log": _log_channel}
+
+
+def channel_resource(spec) -> dg.ConfigurableResource | None:
+    builder = CHANNEL_BUILDERS.get(spec.type)
+    if builder is None:
+        _register_notifiers()
+        builder = CHANNEL_BUILDERS.get(spec.type)
+    return builder(spec) if builder else None
+
+
+def _register_notifiers() -> None:
+    try:
+        import sentinel_assets.channels.registry  # noqa: F401 - registers email/slack/webhook
+    except ImportError:
+        pass
+
+
+def build_resources(config: SentinelConfig, state_url: str | None = None) -> dict[str, Any]:
+    """Every resource the alerts of ``config`` need, under namespaced keys."""
+    import os
+
+    if state_url is None and os.environ.get("SENTINEL_STATE_URL"):
+        state_url = dg.EnvVar("SENTINEL_STATE_URL")
+    resources: dict[str, Any] = {STATE_KEY: SentinelStateStore(url=state_url)}
+    for name, spec in config.databases.items():
+        resources[db_key(name)] = database_resource(spec)
+    for name, spec in config.channels.items():
+        resource = channel_resource(spec)
+        if resource is not None:
+            resources[channel_key(name)] = resource
+    return resources
