@@ -20,14 +20,15 @@ class SpecError:
 
     @property
     def where(self) -> str:
-        parts = [f"{self.file}:{self.line}" if self.line else self.file]
+        location = f"{self.file}:{self.line}" if self.line else self.file
+        parts = []
         if self.alert:
             parts.append(f"alert '{self.alert}'")
         elif self.section:
             parts.append(self.section)
         if self.field:
             parts.append(f"field '{self.field}'")
-        return ", ".join(parts)
+        return f"{location}: {', '.join(parts)}" if parts else location
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
