@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 
 import click
 
 from sentinel_assets.cli_format import echo_json, table, when
+from sentinel_assets.cli_health import healthcheck, metrics
+from sentinel_assets.cli_notify import notify_test
 from sentinel_assets.durations import parse_duration
 from sentinel_assets.spec_errors import SpecError
 from sentinel_assets.spec_loader import load_specs
@@ -38,10 +39,18 @@ def main() -> None:
 @main.command()
 @click.argument("specs_dir", required=False, type=click.Path())
 @click.option("--output", type=click.Choice(["text", "json"]), default="text")
-def validate(specs_dir: str | None, output: str) -> None:
+@click.option("--dry-run", is_flag=True,
+              help="Also dry-run each BigQuery alert: bytes processed and estimated cost.")
+@click.option("--price-per-tib", type=click.FloatRange(min=0), default=6.25, show_default=True,
+              help="USD per TiB processed, for the --dry-run cost estimate.")
+def validate(specs_dir: str | None, output: str, dry_run: bool, price_per_tib: float) -> None:
     """Check every spec file; list every error and exit 1, or print a summary and exit 0."""
+    from sentinel_assets.cli_dry_run import dry_run_alerts, dry_run_table
+
     config = _config(specs_dir)
     errors = [e for e in config.errors if not e.warning]
+    estimates = dry_run_alerts(config, price_per_tib) if dry_run else []
+    errors += [d.error for d in estimates if d.error]
     warnings = [e for e in config.errors if e.warning] + _secret_warnings(config)
     summary = {
         "specs_dir": config.specs_dir,
@@ -53,9 +62,13 @@ def validate(specs_dir: str | None, output: str) -> None:
         "errors": [e.as_dict() for e in errors],
         "warnings": [w.as_dict() for w in warnings],
     }
+    if dry_run:
+        summary["dry_run"] = [d.as_dict() for d in estimates]
     if output == "json":
         echo_json(summary)
     else:
+        if dry_run:
+            click.echo(dry_run_table(estimates, price_per_tib))
         for w in warnings:
             click.echo(f"warning: {w}", err=True)
         if errors:
@@ -273,8 +286,13 @@ def run(alerts, specs_dir) -> None:
     store = _store()
     failed = 0
     for alert in chosen:
-        result = defs.get_job_def(alert.name).execute_in_process(
-            instance=instance, raise_on_error=False, run_config=_QUIET
+        partition = None
+        if alert.window:
+            from sentinel_assets.windows import last_complete_window_key
+
+            partition = last_complete_window_key(alert, datetime.now(timezone.utc))
+        result = defs.resolve_job_def(alert.name).execute_in_process(
+            instance=instance, raise_on_error=False, run_config=_QUIET, partition_key=partition
         )
         run = instance.get_run_by_id(result.run_id)
         state = store.load(alert.name)
@@ -288,6 +306,11 @@ def run(alerts, specs_dir) -> None:
         if not sent:
             click.echo("    no notice")
     sys.exit(1 if failed else 0)
+
+
+main.add_command(notify_test)
+main.add_command(healthcheck)
+main.add_command(metrics)
 
 
 if __name__ == "__main__":

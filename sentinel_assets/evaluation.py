@@ -8,6 +8,8 @@ sent: a run that loses the race to save the state re-decides from the winner's s
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -90,12 +92,19 @@ def run_query(alert: AlertSpec, database: Any, params: Mapping[str, Any] | None)
             timeout=alert.timeout.total_seconds(),
             max_rows=alert.max_rows,
             labels={"sentinel_alert": alert.name},
+            **_query_options(alert),
         )
         return result, None
     except QueryError as exc:
         return None, str(exc)
     except Exception as exc:  # noqa: BLE001 - a broken adapter is an ERROR outcome, not a crash
         return None, f"{type(exc).__name__}: {exc}"
+
+
+def _query_options(alert: AlertSpec) -> dict[str, Any]:
+    """Backend-specific options, passed only when set (BigQuery's maximum_bytes_billed)."""
+    limit = getattr(alert, "maximum_bytes_billed", None)
+    return {"maximum_bytes_billed": limit} if limit else {}
 
 
 def evaluate_alert(
@@ -110,22 +119,28 @@ def evaluate_alert(
     run_url: str | None = None,
     log: Any = None,
     record_state: bool = True,
+    notify_replay: bool = False,
+    outcome: Outcome | None = None,
 ) -> Evaluation:
     """Evaluate ``alert`` once and deliver what the lifecycle decides.
 
-    With ``record_state=False`` (backfills) the outcome is judged and returned, but the live
-    lifecycle state is neither read into decisions nor changed, and nothing is sent.
+    With ``record_state=False`` (backfills, past windows) the outcome is judged and returned,
+    but the live lifecycle state is neither read into decisions nor changed, and nothing is sent
+    unless ``notify_replay``: then an ALERT sends a ``firing`` and an ERROR an ``error`` notice
+    for that window alone (once per window, however often it is replayed).
+    With ``outcome`` given, no query runs: sentinel's own findings (a crashed run, missed
+    evaluations, its health) go through the same lifecycle, deduplication and delivery.
     """
     log = log or _logger
     now = now or utcnow()
-    result, error = run_query(alert, database, params)
-    outcome = judge(alert.judge_rules, result, error)
+    result = None
+    if outcome is None:
+        result, error = run_query(alert, database, params)
+        outcome = judge(alert.judge_rules, result, error)
     silence = active_silence(alert.name, alert.tags, state_store.silences(now), now)
     if not record_state:
-        empty = AlertState(alert=alert.name)
-        decided = step(empty, outcome, alert.policy, now, silenced=True)
-        return Evaluation(alert, now, outcome, result, empty, decided.state, (), (), (), silence,
-                          dict(params or {}))
+        return _replay(alert, outcome, result, state_store, channels, now, params, run_id,
+                       run_url, log, notify=notify_replay, silence=silence)
 
     routing = alert.routing
     for _ in range(MAX_COMMIT_ATTEMPTS):
@@ -141,15 +156,49 @@ def evaluate_alert(
         raise RuntimeError(f"alert {alert.name}: could not save its state after "
                            f"{MAX_COMMIT_ATTEMPTS} attempts (too many overlapping runs)")
 
-    by_key = {n.idempotency_key: n for n in decided.notices}
-    retries = state_store.claim_retries(alert.name, now)
+    # staleness of a claim is wall-clock time (is its sender gone?), not the evaluation's `now`,
+    # which a caller may set to a scheduled or simulated time
+    fresh = {d.id for d in claimed}
+    retries = [d for d in state_store.claim_retries(alert.name) if d.id not in fresh]
+    records = _deliver_all(alert, decided.notices, claimed, retries, state_store, channels,
+                           run_id, run_url, params, log)
+    return Evaluation(alert, now, outcome, result, previous, decided.state, decided.notices,
+                      decided.suppressed, tuple(records), silence, dict(params or {}))
+
+
+def _replay(alert, outcome, result, store, channels, now, params, run_id, run_url, log, *,
+            notify: bool, silence) -> Evaluation:
+    """A past window: judged and recorded in Dagster, the live state untouched."""
+    empty = AlertState(alert=alert.name)
+    policy = dataclasses.replace(alert.policy, for_count=1)
+    quiet = not notify or silence is not None
+    decided = step(empty, outcome, policy, now, silenced=quiet)
+    records: list[DeliveryRecord] = []
+    notices: tuple[Notice, ...] = ()
+    if not quiet:
+        # one episode number per window keeps the keys distinct from live episodes and stable
+        # across replays of the same window
+        episode = -int(hashlib.sha256(repr(sorted((params or {}).items())).encode())
+                       .hexdigest()[:12], 16)
+        notices = tuple(dataclasses.replace(n, episode=episode) for n in decided.notices)
+        claims = [(n, ch) for n in notices for ch in alert.routing.channels_for(n)]
+        claimed = store.commit(None, None, claims, run_id)
+        records = _deliver_all(alert, notices, claimed, [], store, channels, run_id, run_url,
+                               params, log)
+    return Evaluation(alert, now, outcome, result, empty, decided.state, notices,
+                      decided.suppressed, tuple(records), silence, dict(params or {}))
+
+
+def _deliver_all(alert, notices, claimed, retries, store, channels, run_id, run_url, params,
+                 log) -> list[DeliveryRecord]:
+    by_key = {n.idempotency_key: n for n in notices}
     records = []
     for delivery in retries + claimed:
         notice = by_key.get(delivery.idempotency_key) or notice_from_dict(delivery.notice)
-        ctx = _context(alert, notice, delivery, state_store, run_id, run_url, params)
+        ctx = _context(alert, notice, delivery, store, run_id, run_url, params)
         res = _deliver(channels.get(delivery.channel), ctx, log)
-        state_store.record_delivery(delivery.id, ok=res.ok, attempts=res.attempts,
-                                    error=res.error, external_id=res.external_id)
+        store.record_delivery(delivery.id, ok=res.ok, attempts=res.attempts,
+                              error=res.error, external_id=res.external_id)
         records.append(DeliveryRecord(delivery.channel, delivery.kind, res.ok, res.attempts,
                                       res.error, delivery.idempotency_key,
                                       retry=delivery in retries))
@@ -157,8 +206,7 @@ def evaluate_alert(
             log.warning(f"alert {alert.name}: {delivery.kind} notice to {delivery.channel} "
                         f"failed after {res.attempts} attempt(s): {res.error}; it will be retried "
                         "on the next evaluation")
-    return Evaluation(alert, now, outcome, result, previous, decided.state, decided.notices,
-                      decided.suppressed, tuple(records), silence, dict(params or {}))
+    return records
 
 
 def _deliver(channel: Any, ctx: NoticeContext, log: Any) -> DeliveryResult:

@@ -8,9 +8,9 @@ import re
 
 import dagster as dg
 
-from sentinel_assets.jobs import build_alert_job
+from sentinel_assets.health_defs import build_health_defs
+from sentinel_assets.jobs import build_alert_definitions
 from sentinel_assets.resources import build_resources
-from sentinel_assets.schedules import build_alert_schedule
 from sentinel_assets.sensors import build_spec_errors_sensor
 from sentinel_assets.spec_errors import SpecError
 from sentinel_assets.spec_loader import load_specs
@@ -48,15 +48,19 @@ def build_sentinel_defs(
         _log.warning("sentinel spec error: %s", error)
     resources = build_resources(config, state_url)
     available = {name for name in config.channels if f"sentinel_channel_{name}" in resources}
-    jobs, schedules = [], []
+    jobs, schedules, checks = [], [], []
     for alert in config.alerts:
-        job = build_alert_job(alert, f"{job_prefix}{alert.name}", available)
-        jobs.append(job)
-        schedules.append(build_alert_schedule(alert, job))
+        compiled = build_alert_definitions(alert, f"{job_prefix}{alert.name}", available)
+        jobs.append(compiled.job)
+        schedules.append(compiled.schedule)
+        checks.extend(compiled.asset_checks)
     sensor_name = f"{job_prefix}sentinel_spec_errors"
-    return dg.Definitions(
+    defs = dg.Definitions(
         jobs=jobs,
         schedules=schedules,
+        asset_checks=checks,
         sensors=[build_spec_errors_sensor(errors, sensor_name)],
         resources=resources,
     )
+    # the healthcheck job and schedule, the run-failure and liveness sensors
+    return dg.Definitions.merge(defs, build_health_defs(config, resources, job_prefix))

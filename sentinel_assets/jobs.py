@@ -1,25 +1,39 @@
-"""One op and one job per alert: the thin Dagster glue around ``evaluate_alert``."""
+"""One job per alert: the thin Dagster glue around ``evaluate_alert``.
 
-
+A plain alert is an op job; a windowed alert (``window:``) is the same op job, time-partitioned;
+an alert with ``asset:`` is an ``@asset_check`` on that key plus an asset job that runs the check,
+so its results show on the asset's Checks tab.
+"""
 
 import os
+from dataclasses import dataclass, field
 
 import dagster as dg
 
 from sentinel_assets.evaluation import Evaluation, evaluate_alert
-from sentinel_assets.judging import ERROR
+from sentinel_assets.judging import ERROR, NO_DATA, OK
+from sentinel_assets.logging_config import log_evaluation
 from sentinel_assets.metadata import (
     ALERT_TAG,
     DATABASE_TAG,
+    WINDOW_TAG,
     evaluation_metadata,
     evaluation_tags,
 )
+from sentinel_assets.metrics_server import push_evaluation
 from sentinel_assets.resources import STATE_KEY, channel_key, db_key
+from sentinel_assets.schedules import build_alert_schedule
 from sentinel_assets.spec_models import AlertSpec
+from sentinel_assets.windows import build_window_schedule, is_replay, partitions_for, window_params
 
 
-class AlertQueryError(Exception):
-    """An alert evaluated to ERROR (query failed, timed out, broke the contract)."""
+@dataclass
+class AlertDefinitions:
+    """What one alert compiles to."""
+
+    job: object
+    schedule: dg.ScheduleDefinition
+    asset_checks: list = field(default_factory=list)
 
 
 def run_url(run_id: str) -> str | None:
@@ -28,44 +42,77 @@ def run_url(run_id: str) -> str | None:
     return f"{base.rstrip('/')}/runs/{run_id}" if base else None
 
 
-def evaluate_in_op(context: dg.OpExecutionContext, alert: AlertSpec, channel_names: list[str],
-                   params: dict | None = None, record_state: bool = True) -> Evaluation:
-    """Evaluate ``alert`` with the op's resources, logging and tagging the run."""
-    resources = context.resources
+def evaluate_in_op(context, alert: AlertSpec, channel_names: list[str]) -> Evaluation:
+    """Evaluate ``alert`` with the op's (or check's) resources, logging and tagging the run."""
+    op_context = getattr(context, "op_execution_context", context)
+    resources = op_context.resources
     channels = {
         name: getattr(resources, channel_key(name))
         for name in channel_names
         if hasattr(resources, channel_key(name))
     }
+    params, replay = None, False
+    if alert.window:
+        params = window_params(op_context)
+        replay = is_replay(op_context, alert)
     ev = evaluate_alert(
         alert,
         database=getattr(resources, db_key(alert.database)),
         state_store=getattr(resources, STATE_KEY).store(),
         channels=channels,
         params=params,
-        run_id=context.run_id,
-        run_url=run_url(context.run_id),
-        log=context.log,
-        record_state=record_state,
+        run_id=op_context.run_id,
+        run_url=run_url(op_context.run_id),
+        log=op_context.log,
+        record_state=not replay,
+        notify_replay=alert.notify_backfills,
     )
-    context.instance.add_run_tags(context.run_id, evaluation_tags(ev))
-    context.log.info(
+    tags = evaluation_tags(ev)
+    if params:
+        tags[WINDOW_TAG] = f"{params['window_start'].isoformat()}/{params['window_end'].isoformat()}"
+    op_context.instance.add_run_tags(op_context.run_id, tags)
+    replayed = " (replayed window: live state unchanged)" if replay else ""
+    op_context.log.info(
         f"alert {alert.name}: {ev.status} ({ev.outcome.message}); state "
-        f"{ev.previous.status} -> {ev.state.status}; {len(ev.notices)} notice(s)"
+        f"{ev.previous.status} -> {ev.state.status}; {len(ev.notices)} notice(s){replayed}"
     )
+    log_evaluation(ev, op_context.run_id)
+    if not replay:
+        push_evaluation(ev, op_context.run_id)  # best effort, only with SENTINEL_PUSHGATEWAY_URL
     return ev
 
 
-def build_alert_job(alert: AlertSpec, job_name: str, available_channels: set[str]) -> dg.JobDefinition:
-    """The job ``job_name`` that evaluates ``alert`` once per run."""
+def _required_resources(alert: AlertSpec, channel_names: list[str]) -> set[str]:
+    return {STATE_KEY, db_key(alert.database)} | {channel_key(c) for c in channel_names}
+
+
+def build_alert_definitions(
+    alert: AlertSpec, job_name: str, available_channels: set[str]
+) -> AlertDefinitions:
+    """The job, schedule and (for ``asset:`` alerts) asset check of one alert."""
     channel_names = [c for c in alert.channel_names if c in available_channels]
-    required = {STATE_KEY, db_key(alert.database)} | {channel_key(c) for c in channel_names}
+    if alert.asset:
+        check = build_alert_check(alert, job_name, channel_names)
+        job = dg.define_asset_job(
+            name=job_name,
+            selection=dg.AssetSelection.checks(check),
+            description=_job_description(alert),
+            tags={ALERT_TAG: alert.name, DATABASE_TAG: alert.database},
+        )
+        return AlertDefinitions(job, build_alert_schedule(alert, job), [check])
+    job = build_alert_job(alert, job_name, channel_names)
+    schedule = build_window_schedule(alert, job) if alert.window else build_alert_schedule(alert, job)
+    return AlertDefinitions(job, schedule)
+
+
+def build_alert_job(alert: AlertSpec, job_name: str, channel_names: list[str]) -> dg.JobDefinition:
+    """The job ``job_name`` that evaluates ``alert`` once per run (per window if windowed)."""
 
     @dg.op(
         name=f"evaluate_{job_name}",
         description=alert.description or f"Evaluate the alert {alert.name}",
-        required_resource_keys=required,
-        tags={"sentinel/alert": alert.name},
+        required_resource_keys=_required_resources(alert, channel_names),
+        tags={ALERT_TAG: alert.name},
     )
     def evaluate(context: dg.OpExecutionContext):
         ev = evaluate_in_op(context, alert, channel_names)
@@ -80,11 +127,36 @@ def build_alert_job(alert: AlertSpec, job_name: str, available_channels: set[str
         name=job_name,
         description=_job_description(alert),
         tags={ALERT_TAG: alert.name, DATABASE_TAG: alert.database},
+        partitions_def=partitions_for(alert) if alert.window else None,
     )
     def _job():
         evaluate()
 
     return _job
+
+
+def build_alert_check(alert: AlertSpec, check_name: str, channel_names: list[str]):
+    """``@asset_check`` on the alert's asset key; notices are sent from inside the check."""
+    severity = dg.AssetCheckSeverity.WARN if alert.severity == "warn" else dg.AssetCheckSeverity.ERROR
+
+    @dg.asset_check(
+        asset=dg.AssetKey(alert.asset_key_path),
+        name=check_name,
+        description=alert.description or f"Sentinel alert {alert.name}",
+        required_resource_keys=_required_resources(alert, channel_names),
+        blocking=False,
+    )
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        ev = evaluate_in_op(context, alert, channel_names)
+        # a failed check does not fail the run: the notice already went out from here
+        return dg.AssetCheckResult(
+            passed=ev.status in (OK, NO_DATA),
+            severity=severity,
+            description=ev.outcome.message,
+            metadata=evaluation_metadata(ev),
+        )
+
+    return _check
 
 
 def _job_description(alert: AlertSpec) -> str:

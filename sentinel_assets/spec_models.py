@@ -8,7 +8,8 @@ as ``dg.EnvVar`` (see ``sentinel_assets.resources``), so no secret is baked into
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+import typing
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,9 +25,11 @@ from sentinel_assets.routing import Route, Routing
 ALERT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 RESOURCE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 WINDOWS = ("hourly", "daily", "weekly")
+ASSET_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
 
 # keys whose values are secrets or may carry one: kept as ${VAR} templates, never expanded early
-SECRET_KEYS = frozenset({"url", "token", "webhook_url", "secret", "password", "username"})
+SECRET_KEYS = frozenset({"url", "token", "webhook_url", "secret", "password", "username",
+                         "credentials_path"})
 
 
 class _Model(BaseModel):
@@ -44,12 +47,32 @@ def _validate_timezone(value: str) -> str:
 
 
 def _validate_cron(value: str) -> str:
-    if not isinstance(value, str) or not is_valid_cron_string(value.strip()):
-        raise ValueError(
-            f"invalid cron expression {value!r}; expected five fields like '0 9 * * *' "
-            "(minute hour day-of-month month day-of-week)"
-        )
-    return value.strip()
+    if isinstance(value, str) and is_valid_cron_string(value.strip()):
+        return value.strip()
+    fields = len(value.split()) if isinstance(value, str) else 0
+    if fields == 5:
+        why = ("a field is out of range or malformed: minute 0-59, hour 0-23, day of month 1-31, "
+               "month 1-12 or JAN-DEC, day of week 0-6 or SUN-SAT")
+    else:
+        why = ("expected five fields like '0 9 * * *' (minute hour day-of-month month "
+               "day-of-week) or a shortcut like @daily")
+    raise ValueError(f"invalid cron expression {value!r}; {why}")
+
+
+def _as_list(value: Any) -> Any:
+    """Let a single item stand for a one-item list (``notify: team``, ``on: resolved``)."""
+    return [value] if isinstance(value, (str, dict)) else value
+
+
+def _tag_values_as_text(value: Any) -> Any:
+    """``{priority: 1, paging: true}`` -> ``{"priority": "1", "paging": "true"}``."""
+    if not isinstance(value, dict):
+        return value
+    return {
+        str(k): (str(v).lower() if isinstance(v, bool) else str(v))
+        if isinstance(v, (str, int, float, bool)) else v
+        for k, v in value.items()
+    }
 
 
 def _validate_duration(value: Any) -> timedelta | None:
@@ -111,10 +134,29 @@ class _ChannelBase(_Model):
         default_factory=dict, description="Jinja2 templates overriding the channel's defaults"
     )
     _name: str = PrivateAttr(default="")
+    _file: str = PrivateAttr(default="")
+    _line: int | None = PrivateAttr(default=None)
 
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def source_file(self) -> str:
+        return self._file
+
+    @property
+    def source_line(self) -> int | None:
+        return self._line
+
+
+class _SendingChannel(_ChannelBase):
+    """A channel that sends over the network, with the one retry policy (channels/retry.py)."""
+
+    max_attempts: int = Field(default=4, ge=1, le=10, description="tries per delivery")
+    retry_backoff: float = Field(
+        default=1.0, ge=0, le=60, description="seconds before the first retry; doubles each retry"
+    )
 
 
 class LogChannelSpec(_ChannelBase):
@@ -124,7 +166,7 @@ class LogChannelSpec(_ChannelBase):
     path: str | None = None
 
 
-class SlackChannelSpec(_ChannelBase):
+class SlackChannelSpec(_SendingChannel):
     """Slack through a bot token (``chat.postMessage``) or an incoming webhook."""
 
     type: Literal["slack"]
@@ -132,15 +174,18 @@ class SlackChannelSpec(_ChannelBase):
     channel: str | None = None
     webhook_url: str | None = None
     base_url: str | None = None
+    timeout: float = Field(default=30.0, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> "SlackChannelSpec":
+        if self.webhook_url is not None and self.token is not None:
+            raise ValueError("a slack channel takes token and channel, or webhook_url, not both")
         if self.webhook_url is None and (self.token is None or self.channel is None):
             raise ValueError("a slack channel needs token and channel, or webhook_url")
         return self
 
 
-class EmailChannelSpec(_ChannelBase):
+class EmailChannelSpec(_SendingChannel):
     """Email over SMTP."""
 
     type: Literal["email"]
@@ -152,17 +197,20 @@ class EmailChannelSpec(_ChannelBase):
     username: str | None = None
     password: str | None = None
     security: Literal["starttls", "ssl", "none"] = "starttls"
-    timeout: float = 30.0
+    timeout: float = Field(default=30.0, gt=0)
+    ca_file: str | None = Field(
+        default=None, description="CA bundle that signs the SMTP server's certificate"
+    )
 
 
-class WebhookChannelSpec(_ChannelBase):
+class WebhookChannelSpec(_SendingChannel):
     """JSON POST to a URL, signed with HMAC-SHA256 when ``secret`` is set."""
 
     type: Literal["webhook"]
     url: str
     secret: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
-    timeout: float = 10.0
+    timeout: float = Field(default=10.0, gt=0)
 
 
 ChannelSpec = Annotated[
@@ -189,19 +237,26 @@ class ConditionSpec(_Model):
 assert set(CONDITION_OPS) == {"<", "<=", ">", ">=", "==", "!="}
 
 
+NoticeKind = Literal["firing", "repeat", "resolved", "escalation", "error", "error_resolved"]
+
+
 class NotifyEntry(_Model):
     """A channel with the notice kinds it wants."""
 
     channel: str
-    on: list[Literal["firing", "repeat", "resolved", "escalation", "error", "error_resolved"]] | None = None
+    on: list[NoticeKind] | None = None
+
+    _on_as_list = field_validator("on", mode="before")(lambda cls, v: _as_list(v))
 
 
-assert set(NOTICE_KINDS) == {"firing", "repeat", "resolved", "escalation", "error", "error_resolved"}
+assert set(NOTICE_KINDS) == set(typing.get_args(NoticeKind))
 
 
 class EscalateSpec(_Model):
     after: int = Field(ge=1, description="firing/repeat notices sent before escalating")
     notify: list[str] = Field(min_length=1)
+
+    _notify_as_list = field_validator("notify", mode="before")(lambda cls, v: _as_list(v))
 
 
 class DefaultsSpec(_Model):
@@ -219,6 +274,8 @@ class DefaultsSpec(_Model):
     tags: dict[str, str] = Field(default_factory=dict)
 
     _check_tz = field_validator("timezone")(lambda cls, v: _validate_timezone(v))
+    _notify_as_list = field_validator("notify", mode="before")(lambda cls, v: _as_list(v))
+    _tags_as_text = field_validator("tags", mode="before")(lambda cls, v: _tag_values_as_text(v))
 
     @field_validator("schedule")
     @classmethod
@@ -253,9 +310,14 @@ class AlertSpec(_Model):
     timeout: timedelta = timedelta(seconds=60)
     no_data: Literal["ok", "alert", "error"] = "ok"
     max_rows: int = Field(default=1000, ge=1, le=100_000)
+    maximum_bytes_billed: int | None = Field(
+        default=None, gt=0, description="BigQuery only: overrides the database's limit"
+    )
     asset: str | None = None
     severity: Literal["warn", "error"] = "error"
     window: str | None = None
+    start: str | None = Field(default=None, description="first window, e.g. 2026-01-01")
+    lag: timedelta | None = Field(default=None, description="evaluate a window this long after it ends")
     notify_backfills: bool = False
     templates: dict[str, str] = Field(default_factory=dict)
 
@@ -282,8 +344,10 @@ class AlertSpec(_Model):
 
     _check_tz = field_validator("timezone")(lambda cls, v: _validate_timezone(v))
     _check_cron = field_validator("schedule")(lambda cls, v: _validate_cron(v))
+    _notify_as_list = field_validator("notify", mode="before")(lambda cls, v: _as_list(v))
+    _tags_as_text = field_validator("tags", mode="before")(lambda cls, v: _tag_values_as_text(v))
 
-    @field_validator("repeat_interval", "timeout", mode="before")
+    @field_validator("repeat_interval", "timeout", "lag", mode="before")
     @classmethod
     def _check_durations(cls, v):
         return _validate_duration(v)
@@ -300,6 +364,37 @@ class AlertSpec(_Model):
             return v
         _validate_cron(v)
         return v
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _check_start(cls, v):
+        if v is None:
+            return None
+        text = v.isoformat() if hasattr(v, "isoformat") else str(v)
+        try:
+            datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"expected a date like 2026-01-01 or 2026-01-01T06:00, got {v!r}") from None
+        return text
+
+    @field_validator("asset")
+    @classmethod
+    def _check_asset(cls, v):
+        if v is not None and not ASSET_KEY.match(v):
+            raise ValueError(f"expected an asset key like 'analytics/orders', got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _check_window_fields(self) -> "AlertSpec":
+        if self.window is None and (self.start or self.lag or self.notify_backfills):
+            raise ValueError("start, lag and notify_backfills only apply to alerts with a window")
+        if self.window is not None and self.asset is not None:
+            raise ValueError("an alert cannot have both window and asset yet; split it in two")
+        return self
+
+    @property
+    def asset_key_path(self) -> list[str]:
+        return self.asset.split("/") if self.asset else []
 
     # -- views used by the core -------------------------------------------------------------
     @property
@@ -354,4 +449,5 @@ class SentinelConfig(BaseModel):
         for alert in self.alerts:
             if alert.name == name:
                 return alert
-        raise KeyError(f"no alert named {name!r}; known alerts: {', '.join(a.name for a in self.alerts)}")
+        known = ", ".join(a.name for a in self.alerts) or "none"
+        raise KeyError(f"no alert named {name!r}; known alerts: {known}")

@@ -17,11 +17,38 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from sentinel_assets.env_vars import expand
 from sentinel_assets.lifecycle import AlertState, Notice
 from sentinel_assets.query_result import to_plain
 from sentinel_assets.silences import Silence
+
+
+class UtcDateTime(sa.types.TypeDecorator):
+    """A timezone-aware UTC datetime on every backend.
+
+    PostgreSQL keeps the offset; SQLite and MySQL/MariaDB would drop it (and MySQL the
+    microseconds), so values are stored there as naive UTC and read back as aware UTC.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = _aware(value)  # a naive datetime is taken as UTC
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return _aware(value)
+
 
 metadata = sa.MetaData()
 
@@ -31,7 +58,7 @@ alert_state_table = sa.Table(
     sa.Column("alert", sa.String(64), primary_key=True),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("last_evaluated_at", sa.DateTime(timezone=True)),
+    sa.Column("last_evaluated_at", UtcDateTime()),
     sa.Column("data", sa.Text, nullable=False),
 )
 
@@ -41,11 +68,11 @@ silences_table = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("alert", sa.String(64)),
     sa.Column("matchers", sa.Text),
-    sa.Column("until", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("until", UtcDateTime(), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("created_by", sa.String(128)),
-    sa.Column("removed_at", sa.DateTime(timezone=True)),
+    sa.Column("removed_at", UtcDateTime()),
 )
 
 deliveries_table = sa.Table(
@@ -62,9 +89,9 @@ deliveries_table = sa.Table(
     sa.Column("external_id", sa.String(255)),  # e.g. the Slack message ts
     sa.Column("notice", sa.Text, nullable=False),
     sa.Column("run_id", sa.String(64)),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("claimed_at", UtcDateTime(), nullable=False),
+    sa.Column("sent_at", UtcDateTime()),
     sa.UniqueConstraint("idempotency_key", "channel", name="uq_sentinel_delivery_key_channel"),
     sa.Index("ix_sentinel_deliveries_alert_status", "alert", "status"),
 )
@@ -146,8 +173,8 @@ class StateStore:
 
     def commit(
         self,
-        old: AlertState,
-        new: AlertState,
+        old: AlertState | None,
+        new: AlertState | None,
         claims: Iterable[tuple[Notice, str]],
         run_id: str | None = None,
     ) -> list[Delivery]:
@@ -155,20 +182,25 @@ class StateStore:
 
         One transaction: either the state moves on and every (notice, channel) is claimed, or
         ``StateConflict`` is raised and nothing changed. Claims that exist already (another run
-        made them) are not returned, so only one run sends each notice.
+        made them) are not returned, so only one run sends each notice. With ``new=None`` only
+        the claims are made (replayed windows notify without touching the live state).
         """
         now = utcnow()
-        saved = dataclasses.replace(new, version=old.version + 1)
-        values = {
-            "status": saved.status,
-            "version": saved.version,
-            "last_evaluated_at": saved.last_evaluated_at,
-            "data": _state_to_json(saved),
-        }
+        values = {}
+        if new is not None:
+            saved = dataclasses.replace(new, version=old.version + 1)
+            values = {
+                "status": saved.status,
+                "version": saved.version,
+                "last_evaluated_at": saved.last_evaluated_at,
+                "data": _state_to_json(saved),
+            }
         claimed: list[Delivery] = []
         try:
             with self.engine.begin() as conn:
-                if old.version == 0:
+                if new is None:
+                    pass
+                elif old.version == 0:
                     conn.execute(alert_state_table.insert().values(alert=new.alert, **values))
                 else:
                     updated = conn.execute(
@@ -199,7 +231,8 @@ class StateStore:
                         "created_at": now,
                         "claimed_at": now,
                     }
-                    new_id = conn.execute(deliveries_table.insert().values(**row)).inserted_primary_key[0]
+                    inserted = conn.execute(deliveries_table.insert().values(**row))
+                    new_id = inserted.inserted_primary_key[0]
                     claimed.append(_delivery(dict(row, id=new_id, error=None, external_id=None,
                                                   sent_at=None)))
         except sa.exc.IntegrityError as exc:
@@ -217,14 +250,17 @@ class StateStore:
         )
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(t).where(t.c.alert == alert, retryable, t.c.created_at > now - RETRY_WINDOW)
+                sa.select(t)
+                .where(t.c.alert == alert, retryable, t.c.created_at > now - RETRY_WINDOW)
                 .order_by(t.c.id)
             ).all()
         taken = []
         for row in rows:
             with self.engine.begin() as conn:
                 got = conn.execute(
-                    t.update().where(t.c.id == row.id, retryable).values(status=PENDING, claimed_at=now)
+                    t.update()
+                    .where(t.c.id == row.id, retryable)
+                    .values(status=PENDING, claimed_at=now)
                 )
             if got.rowcount == 1:
                 taken.append(_delivery(row._asdict()))
@@ -277,7 +313,7 @@ class StateStore:
     def add_silence(self, silence: Silence) -> Silence:
         row = {
             "alert": silence.alert,
-            "matchers": json.dumps(list(silence.matchers)) if silence.matchers else None,
+            "matchers": _matchers_json(silence.matchers) if silence.matchers else None,
             "until": silence.until,
             "reason": silence.reason,
             "created_at": silence.created_at or utcnow(),
@@ -307,7 +343,7 @@ class StateStore:
         elif alert is not None:
             query = query.where(t.c.alert == alert)
         else:
-            query = query.where(t.c.matchers == json.dumps([list(m) for m in matchers]))
+            query = query.where(t.c.matchers == _matchers_json(matchers))
         with self.engine.begin() as conn:
             return conn.execute(query.values(removed_at=utcnow())).rowcount
 
@@ -371,9 +407,11 @@ def notice_from_dict(data: dict) -> Notice:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)  # SQLite and MySQL drop the offset
-    return value
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)  # SQLite and MySQL store naive UTC
+    return value.astimezone(timezone.utc)
 
 
 def _delivery(row: dict) -> Delivery:
@@ -392,6 +430,11 @@ def _delivery(row: dict) -> Delivery:
         created_at=_aware(row["created_at"]),
         sent_at=_aware(row.get("sent_at")),
     )
+
+
+def _matchers_json(matchers) -> str:
+    """One spelling per set of matchers, so that a silence is removed by the same matchers."""
+    return json.dumps(sorted([str(k), str(v)] for k, v in matchers))
 
 
 def _silence(row) -> Silence:

@@ -119,3 +119,14 @@ def state_url(tmp_path, monkeypatch) -> str:
     url = f"sqlite:///{tmp_path / 'state.db'}"
     monkeypatch.setenv("SENTINEL_STATE_URL", url)
     return url
+
+
+@pytest.fixture(autouse=True)
+def _reset_dagster_defs_state_storage():
+    """Dagster 1.13's ``DagsterInstance.__exit__`` disposes the instance without resetting the
+    defs-state-storage context variable that ``__enter__`` set, so a later test that builds a
+    repository would reach the disposed instance ("undefined DagsterInstance weakref")."""
+    yield
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)

@@ -7,6 +7,7 @@ enforces (PostgreSQL ``statement_timeout``, MariaDB ``max_statement_time``, MySQ
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from typing import Any, Mapping
@@ -73,31 +74,54 @@ class SqlDatabase(dg.ConfigurableResource):
         timeout: float = 60.0,
         max_rows: int = 1000,
         labels: Mapping[str, str] | None = None,
+        maximum_bytes_billed: int | None = None,
     ) -> QueryResult:
-        """Run ``sql`` with bound ``params``; raise ``QueryError``/``QueryTimeout`` on failure."""
-        url = self.resolved_url()
-        secret = sa.make_url(url).password
+        """Run ``sql`` with bound ``params`` (``:name``) and return at most ``max_rows`` rows.
+
+        Args:
+            sql: one SELECT statement.
+            params: values for the ``:name`` placeholders; they are bound, never formatted in.
+            timeout: seconds the server lets the statement run before cancelling it.
+            max_rows: rows fetched; ``truncated`` says whether there were more.
+            labels: reserved for backends that tag queries (BigQuery job labels).
+            maximum_bytes_billed: BigQuery only; ignored here.
+
+        Raises:
+            QueryTimeout: the statement ran longer than ``timeout``.
+            QueryError: anything else failed; the message is the driver's, without credentials.
+        """
         started = time.perf_counter()
+        secret: str | None = None
+        ran = 0.0
         try:
+            url = self.resolved_url()
+            secret = _password(url)
             engine = get_engine(url)
             with engine.connect() as conn:
                 with _guard(conn, engine.dialect.name, timeout, self.read_only):
-                    cursor = conn.execute(sa.text(sql), dict(params or {}))
-                    if not cursor.returns_rows:
-                        raise QueryError("the statement returned no result set; an alert query "
-                                         "must be a SELECT")
-                    columns = tuple(cursor.keys())
-                    fetched = cursor.fetchmany(max_rows + 1)
-                conn.rollback()
+                    began = time.perf_counter()
+                    try:
+                        cursor = conn.execute(sa.text(sql), _bind(params, engine.dialect.name))
+                        if not cursor.returns_rows:
+                            raise QueryError("the statement returned no result set; an alert "
+                                             "query must be a SELECT")
+                        columns = tuple(cursor.keys())
+                        fetched = cursor.fetchmany(max_rows + 1)
+                    finally:
+                        ran = time.perf_counter() - began
         except QueryError:
             raise
         except Exception as exc:  # noqa: BLE001 - every driver error becomes a QueryError
-            elapsed = time.perf_counter() - started
             message = _describe(exc, secret)
-            if _is_timeout(exc, message) or (elapsed >= timeout and "interrupt" in message.lower()):
+            if _is_timeout(exc, message) or (ran >= timeout and "interrupt" in message.lower()):
                 raise QueryTimeout(f"query timed out after {timeout:g}s and was cancelled "
                                    f"({message})") from None
             raise QueryError(message) from None
+        if ran >= timeout:
+            # MariaDB's max_statement_time may stop a statement without an error (SLEEP returns
+            # 1, BENCHMARK 0): whatever it returned then is not the query's answer.
+            raise QueryTimeout(f"query timed out after {timeout:g}s: it ran for {ran:.1f}s and "
+                               "the server stopped it, so its result is discarded")
         rows = tuple(tuple(r) for r in fetched[:max_rows])
         return QueryResult(
             columns=columns,
@@ -111,12 +135,33 @@ class SqlDatabase(dg.ConfigurableResource):
         return self.query("SELECT 1 AS ok", timeout=10).duration_ms
 
 
+def _bind(params: Mapping[str, Any] | None, dialect: str) -> dict[str, Any]:
+    """SQLite has no datetime type: a window bound arrives as ISO text in the window's own zone,
+    'YYYY-MM-DD' at midnight and 'YYYY-MM-DD HH:MM:SS' otherwise, so that it compares correctly
+    with dates and datetimes stored as ISO text ('2026-10-05' >= '2026-10-05 00:00:00' is false)."""
+    bound = dict(params or {})
+    if dialect == "sqlite":
+        for key, value in bound.items():
+            if isinstance(value, datetime.datetime):
+                naive = value.replace(tzinfo=None)
+                midnight = naive.time() == datetime.time(0)
+                bound[key] = naive.date().isoformat() if midnight else naive.isoformat(sep=" ")
+    return bound
+
+
 class _guard:
-    """Read-only transaction and server-side timeout for one query, undone afterwards."""
+    """Read-only mode and server-side timeout for one query, undone before the pool gets it back.
+
+    The settings are session-wide (not just for the current transaction) so that a ``COMMIT``
+    inside the query text cannot leave a read-write transaction without a timeout behind it; the
+    engine is shared by every resource with the same URL, so ``__exit__`` resets them, and a
+    connection that cannot be reset is discarded.
+    """
 
     def __init__(self, conn: sa.Connection, dialect: str, timeout: float, read_only: bool):
         self.conn, self.dialect, self.timeout, self.read_only = conn, dialect, timeout, read_only
         self.raw = None
+        self.is_mariadb = bool(getattr(conn.dialect, "is_mariadb", False))
 
     def __enter__(self):
         conn, ms = self.conn, max(1, int(self.timeout * 1000))
@@ -124,31 +169,52 @@ class _guard:
             self.raw = conn.connection.dbapi_connection
             deadline = time.monotonic() + self.timeout
             self.raw.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
-            if self.read_only:
-                conn.exec_driver_sql("PRAGMA query_only = ON")
+            conn.exec_driver_sql(f"PRAGMA query_only = {'ON' if self.read_only else 'OFF'}")
         elif self.dialect == "postgresql":
-            if self.read_only:
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+            access = "READ ONLY" if self.read_only else "READ WRITE"
+            conn.exec_driver_sql(f"SET TRANSACTION {access}")
+            # for transactions after a COMMIT inside the query text, too
+            conn.exec_driver_sql(f"SET SESSION CHARACTERISTICS AS TRANSACTION {access}")
+            conn.exec_driver_sql(f"SET SESSION statement_timeout = {ms}")
         elif self.dialect in ("mysql", "mariadb"):
-            if getattr(conn.dialect, "is_mariadb", False):
+            if self.is_mariadb:
                 conn.exec_driver_sql(f"SET SESSION max_statement_time = {self.timeout:.3f}")
             else:
                 conn.exec_driver_sql(f"SET SESSION max_execution_time = {ms}")
-            if self.read_only:
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            # SESSION, not the next transaction only: DDL commits implicitly and would escape it
+            mode = "READ ONLY" if self.read_only else "READ WRITE"
+            conn.exec_driver_sql(f"SET SESSION TRANSACTION {mode}")
         return self
 
     def __exit__(self, *exc_info):
-        if self.dialect == "sqlite" and self.raw is not None:
-            self.raw.set_progress_handler(None, 0)
-            if self.read_only:
-                try:
-                    self.conn.rollback()
-                    self.conn.exec_driver_sql("PRAGMA query_only = OFF")
-                except Exception:  # noqa: BLE001 - the connection is discarded by the pool then
-                    self.conn.invalidate()
+        try:
+            self.conn.rollback()
+            if self.dialect == "sqlite" and self.raw is not None:
+                self.raw.set_progress_handler(None, 0)
+                self.conn.exec_driver_sql("PRAGMA query_only = OFF")
+            elif self.dialect == "postgresql":
+                self.conn.exec_driver_sql("RESET statement_timeout")
+                self.conn.exec_driver_sql("RESET default_transaction_read_only")
+            elif self.dialect in ("mysql", "mariadb"):
+                variable = "max_statement_time" if self.is_mariadb else "max_execution_time"
+                self.conn.exec_driver_sql(f"SET SESSION {variable} = DEFAULT")
+                self.conn.exec_driver_sql("SET SESSION TRANSACTION READ WRITE")
+            self.conn.commit()
+        except Exception:  # noqa: BLE001 - a connection we cannot reset must not be reused
+            self.conn.invalidate()
         return False
+
+
+def _password(url: str) -> str | None:
+    """The URL's password, or a ``QueryError`` that quotes no part of an unparsable URL."""
+    try:
+        return sa.make_url(url).password
+    except (ValueError, sa.exc.ArgumentError):
+        raise QueryError(
+            "the database URL could not be parsed; expected dialect+driver://user:password@host"
+            ":port/database, with special characters in the user or password (@ : / % #) "
+            "URL-encoded, e.g. @ as %40"
+        ) from None
 
 
 _TIMEOUT_MARKERS = (
