@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _UNITS = {
     "ms": timedelta(milliseconds=1),
     "s": timedelta(seconds=1),
@@ -38,18 +39,23 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if not text or pos != len(text):
-        raise ValueError(f"expected a duration like '90s', '15m', '4h' or '1h30m', got {value!r}")
+        hint = "; add a unit: ms, s, m, h, d or w" if _NUMBER.match(text) else ""
+        raise ValueError(
+            f"expected a duration like '90s', '15m', '4h' or '1h30m', got {value!r}{hint}"
+        )
     return total
 
 
 def format_duration(delta: timedelta) -> str:
     """Format a ``timedelta`` the way it is written in specs (``4h``, ``1h30m``, ``45s``)."""
-    seconds = int(delta.total_seconds())
-    if seconds == 0:
+    if delta < timedelta(0):
+        return "-" + format_duration(-delta)
+    millis = delta // timedelta(milliseconds=1)
+    if millis == 0:
         return "0s"
     parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        count, millis = divmod(millis, size)
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)

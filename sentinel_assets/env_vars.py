@@ -14,10 +14,13 @@ class MissingEnvVar(ValueError):
     """A ``${VAR}`` without a default refers to a variable that is not set."""
 
     def __init__(self, names: list[str]):
-        self.names = names
-        listed = ", ".join(names)
-        super().__init__(f"environment variable {listed} is not set (use ${{{names[0]}:-default}} "
-                         "for a default)")
+        self.names = list(dict.fromkeys(names))
+        listed = ", ".join(self.names)
+        if len(self.names) == 1:
+            what = f"environment variable {listed} is not set (or is empty); set it"
+        else:
+            what = f"environment variables {listed} are not set (or are empty); set them"
+        super().__init__(f"{what}, or write ${{{self.names[0]}:-default}} to give a default")
 
 
 def expand(text: str, environ: Mapping[str, str] | None = None) -> str:

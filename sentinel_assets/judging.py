@@ -100,12 +100,14 @@ def _judge_status_column(result: QueryResult, context: tuple[dict[str, Any], ...
         )
     statuses = []
     for number, row in enumerate(result.rows, start=1):
-        raw = row[status_idx]
+        raw = to_plain(row[status_idx])  # bytes from some drivers become text here
         text = str(raw).strip().upper() if raw is not None else None
         if text not in (ALERT, OK):
+            got = "NULL" if raw is None else repr(raw)
             return Outcome(
                 ERROR,
-                f"row {number} has status {to_plain(raw)!r}; expected 'ALERT' or 'OK'",
+                f"row {number} of {len(result.rows)} has status {got}; "
+                "expected 'ALERT' or 'OK' (case-insensitive)",
                 rows=context,
                 row_count=len(result.rows),
             )
@@ -120,7 +122,8 @@ def _judge_status_column(result: QueryResult, context: tuple[dict[str, Any], ...
     else:
         message = f"all {len(statuses)} rows returned OK"
     if value is not None:
-        message += f" (value {value}" + (f", threshold {threshold})" if threshold is not None else ")")
+        limit = f", threshold {threshold}" if threshold is not None else ""
+        message += f" (value {value}{limit})"
     return Outcome(status, message, value, threshold, context, len(result.rows), alert_rows)
 
 

