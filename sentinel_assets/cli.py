@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import click
 
 from sentinel_assets.cli_format import echo_json, table, when
-from sentinel_assets.cli_health import healthcheck, metrics
+from sentinel_assets.cli_health import cli_logging, healthcheck, metrics
 from sentinel_assets.cli_notify import notify_test
 from sentinel_assets.durations import parse_duration
 from sentinel_assets.spec_errors import SpecError
@@ -33,6 +33,7 @@ def _store(state_url: str | None = None):
 @click.version_option(package_name="sentinel_assets")
 def main() -> None:
     """SQL alerts compiled into Dagster: validate specs, inspect state and history, silence."""
+    cli_logging()  # LOG_FORMAT / LOG_LEVEL, when set
 
 
 # -- validate -------------------------------------------------------------------------------------

@@ -1,0 +1,365 @@
+"""What a notice says: Jinja2 templates with defaults per channel and kind, and their validation.
+
+A message has up to three parts: ``subject`` (one line: the email subject, the Slack header, the
+webhook ``summary``), ``body`` (the email text part, the Slack message, the webhook ``text``) and
+``html`` (the email HTML part). The defaults live in ``sentinel_assets/templates/``. A channel's
+``templates:`` and an alert's ``templates:`` may override a part for every kind (``subject``) or
+for one kind (``resolved.subject``); the most specific wins, an alert's before its channel's.
+
+A template error is a spec error (``template_errors`` runs when specs are loaded). Should an
+override still fail when a notice is sent, the default template is used and the problem is
+reported with the delivery, so a notice is never lost to a template.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Mapping
+
+import jinja2
+import jinja2.meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from sentinel_assets.channels.base import NoticeContext
+from sentinel_assets.lifecycle import (
+    ERROR_KIND,
+    ERROR_RESOLVED,
+    ESCALATION,
+    FIRING,
+    NOTICE_KINDS,
+    REPEAT,
+    RESOLVED,
+    Notice,
+)
+from sentinel_assets.query_result import to_plain
+from sentinel_assets.spec_errors import SpecError
+
+PARTS = ("subject", "body", "html")
+# the parts each channel type renders; `log` writes JSON and uses no template
+CHANNEL_PARTS = {"email": PARTS, "slack": ("subject", "body"), "webhook": ("subject", "body")}
+DEFAULT_TEMPLATES = {
+    ("email", "subject"): "subject.txt.j2",
+    ("email", "body"): "body.txt.j2",
+    ("email", "html"): "body.html.j2",
+    ("slack", "subject"): "subject.txt.j2",
+    ("slack", "body"): "slack_body.md.j2",
+    ("webhook", "subject"): "subject.txt.j2",
+    ("webhook", "body"): "body.txt.j2",
+}
+KIND_LABELS = {
+    FIRING: "FIRING",
+    REPEAT: "STILL FIRING",
+    ESCALATION: "ESCALATED",
+    RESOLVED: "RESOLVED",
+    ERROR_KIND: "ERROR",
+    ERROR_RESOLVED: "ERROR RESOLVED",
+}
+_HEADLINES = {
+    FIRING: "{alert} is firing",
+    REPEAT: "{alert} is still firing",
+    ESCALATION: "{alert} is still firing and has been escalated",
+    RESOLVED: "{alert} is resolved: back to OK",
+    ERROR_KIND: "{alert} could not be evaluated",
+    ERROR_RESOLVED: "{alert} can be evaluated again",
+}
+_COLORS = {FIRING: "#cf222e", REPEAT: "#cf222e", ESCALATION: "#a40e26", RESOLVED: "#1a7f37",
+           ERROR_KIND: "#9a6700", ERROR_RESOLVED: "#1a7f37"}
+MESSAGE_ROWS = 5
+CELL_WIDTH = 30
+SUBJECT_LENGTH = 150
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendered notice. ``problems`` lists overrides that failed and were replaced."""
+
+    subject: str
+    body: str
+    html: str | None = None
+    problems: tuple[str, ...] = ()
+
+
+# -- values ---------------------------------------------------------------------------------------
+def format_value(value: Any) -> str:
+    """``8512`` -> ``8,512``; ``1234.5678`` -> ``1,234.57``; anything else as text."""
+    value = to_plain(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}"
+        if abs(value) >= 1:
+            return f"{value:,.2f}".rstrip("0").rstrip(".")
+        return f"{value:.4g}"
+    return str(value)
+
+
+def comparison(value: Any, threshold: Any) -> str:
+    """``8,512 < 10,000``: how the value relates to the threshold; "" when not both numbers."""
+    left, right = _number(to_plain(value)), _number(to_plain(threshold))
+    if left is None or right is None:
+        return ""
+    sign = "<" if left < right else ">" if left > right else "="
+    return f"{format_value(left)} {sign} {format_value(right)}"
+
+
+def fingerprint(notice: Notice) -> str:
+    """The same for every notice of one firing (or error) episode of an alert."""
+    family = "error" if notice.kind in (ERROR_KIND, ERROR_RESOLVED) else "firing"
+    raw = f"{notice.alert}/{family}/{notice.episode}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def text_table(rows: list[Mapping[str, Any]], columns: list[str] | None = None) -> str:
+    """The first rows as a small fixed-width text table."""
+    if not rows:
+        return ""
+    columns = columns or _columns(rows)
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows[:MESSAGE_ROWS]]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
+             "-+-".join("-" * w for w in widths)]
+    lines += [" | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def mrkdwn(text: Any) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def template_variables(context: NoticeContext) -> dict[str, Any]:
+    """Every variable a template can use (documented in docs/notifications.md)."""
+    n = context.notice
+    rows = [dict(r) for r in n.rows[:MESSAGE_ROWS]]
+    columns = _columns(rows)
+    evaluated = n.evaluated_at.astimezone(timezone.utc) if n.evaluated_at.tzinfo else n.evaluated_at
+    return {
+        "alert": n.alert,
+        "kind": n.kind,
+        "kind_label": KIND_LABELS.get(n.kind, n.kind.upper()),
+        "headline": _HEADLINES.get(n.kind, "{alert}: " + n.kind).format(alert=n.alert),
+        "color": _COLORS.get(n.kind, "#57606a"),
+        "status": n.status,
+        "previous_status": n.previous_status,
+        "description": context.description,
+        "message": n.message,
+        "value": to_plain(n.value),
+        "threshold": to_plain(n.threshold),
+        "value_text": format_value(n.value),
+        "threshold_text": format_value(n.threshold),
+        "comparison": comparison(n.value, n.threshold),
+        "rows": rows,
+        "columns": columns,
+        "rows_table": text_table(rows, columns),
+        "tags": dict(context.tags),
+        "tags_text": ", ".join(f"{k}={v}" for k, v in context.tags.items()),
+        "owner": context.owner,
+        "database": context.database,
+        "run_id": context.run_id,
+        "run_url": context.run_url,
+        "window": context.window,
+        "evaluated_at": evaluated,
+        "evaluated_at_text": evaluated.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "episode": n.episode,
+        "escalated": n.escalated,
+        "fingerprint": fingerprint(n),
+        "idempotency_key": context.idempotency_key,
+        "channel": context.channel,
+        "silence_hint": context.silence_hint,
+    }
+
+
+# -- rendering ------------------------------------------------------------------------------------
+def render(
+    context: NoticeContext, channel_type: str, channel_templates: Mapping[str, str] | None = None
+) -> Message:
+    """Render the parts ``channel_type`` uses, with the alert's and channel's overrides."""
+    variables = template_variables(context)
+    parts: dict[str, str] = {}
+    problems: list[str] = []
+    for part in CHANNEL_PARTS[channel_type]:
+        override, origin = _override(context.notice.kind, part, context.templates,
+                                     channel_templates or {})
+        text = None
+        if override is not None:
+            try:
+                text = _compiled(override, part == "html").render(variables)
+            except Exception as exc:  # noqa: BLE001 - fall back to the default, say why
+                problems.append(f"template {origin} failed ({type(exc).__name__}: {exc}); "
+                                "the default was used")
+        if text is None:
+            text = _default(channel_type, part).render(variables)
+        parts[part] = text
+    return Message(
+        subject=_one_line(parts["subject"]),
+        body=parts["body"].strip() + "\n",
+        html=parts.get("html"),
+        problems=tuple(problems),
+    )
+
+
+def report_problems(context: NoticeContext, problems: tuple[str, ...], log: Any) -> None:
+    """Warn in the run's log that a template override failed and the default was used."""
+    if log is None:
+        return
+    for problem in problems:
+        log.warning(f"sentinel notice [{context.notice.kind}] {context.notice.alert} to "
+                    f"{context.channel!r}: {problem}")
+
+
+def _override(kind: str, part: str, alert: Mapping[str, str], channel: Mapping[str, str]):
+    for source, templates in (("alert", alert), ("channel", channel)):
+        for key in (f"{kind}.{part}", part):
+            if key in templates:
+                return templates[key], f"{source} templates.{key}"
+    return None, None
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= SUBJECT_LENGTH else line[: SUBJECT_LENGTH - 1] + "…"
+
+
+def _environment(html: bool) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=jinja2.PackageLoader("sentinel_assets", "templates"),
+        autoescape=html,
+        undefined=jinja2.ChainableUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(number=format_value, mrkdwn=mrkdwn, table=text_table)
+    return env
+
+
+_ENVIRONMENTS = {False: _environment(False), True: _environment(True)}
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str, html: bool) -> jinja2.Template:
+    return _ENVIRONMENTS[html].from_string(source)
+
+
+def _default(channel_type: str, part: str) -> jinja2.Template:
+    return _ENVIRONMENTS[part == "html"].get_template(DEFAULT_TEMPLATES[(channel_type, part)])
+
+
+# -- validation -----------------------------------------------------------------------------------
+def template_errors(config: Any) -> list[SpecError]:
+    """Every problem in the channels' and alerts' ``templates``, as spec errors."""
+    errors: list[SpecError] = []
+    fallback_file = config.specs_dir or "<specs>"
+    for name, spec in config.channels.items():
+        if not spec.templates:
+            continue
+        where = {"file": getattr(spec, "source_file", "") or fallback_file,
+                 "line": getattr(spec, "source_line", None), "section": f"channel '{name}'"}
+        parts = CHANNEL_PARTS.get(spec.type)
+        if parts is None:
+            errors.append(SpecError(message=f"a {spec.type} channel uses no templates; remove "
+                                    "'templates'", field="templates", **where))
+            continue
+        for key, source in spec.templates.items():
+            errors += _check_template(key, source, parts, where)
+    for alert in config.alerts:
+        where = {"file": alert.source_file or fallback_file, "line": alert.source_line,
+                 "alert": alert.name}
+        for key, source in alert.templates.items():
+            errors += _check_template(key, source, PARTS, where)
+    return errors
+
+
+def _check_template(key: str, source: Any, parts: tuple[str, ...], where: dict) -> list[SpecError]:
+    field = f"templates.{key}"
+
+    def error(message: str) -> list[SpecError]:
+        return [SpecError(message=message, field=field, **where)]
+
+    kind, _, part = key.rpartition(".")
+    if part not in parts or (kind and kind not in NOTICE_KINDS):
+        return error(f"unknown template name {key!r}; expected {_or(parts)}, optionally after a "
+                     f"notice kind ({_or(NOTICE_KINDS)}), like 'resolved.subject'")
+    if not isinstance(source, str):
+        return error(f"a template must be text, got {type(source).__name__}")
+    env = _ENVIRONMENTS[part == "html"]
+    try:
+        parsed = env.parse(source)
+        template = env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        return error(f"template syntax error on line {exc.lineno} of the template: {exc.message}")
+    unknown = sorted(jinja2.meta.find_undeclared_variables(parsed) - set(SAMPLE_VARIABLES))
+    if unknown:
+        return error(f"the template uses unknown variable(s) {', '.join(unknown)}; available: "
+                     f"{', '.join(sorted(SAMPLE_VARIABLES))}")
+    for sample_kind in [kind] if kind else NOTICE_KINDS:
+        try:
+            template.render(_sample_variables(sample_kind))
+        except Exception as exc:  # noqa: BLE001 - any failure is the template's
+            return error(f"the template fails to render a {sample_kind} notice: "
+                         f"{type(exc).__name__}: {exc}")
+    return []
+
+
+def _or(items) -> str:
+    items = list(items)
+    return ", ".join(items[:-1]) + f" or {items[-1]}"
+
+
+def _sample_context(kind: str) -> NoticeContext:
+    notice = Notice(
+        alert="example_alert", kind=kind, status="FIRING", previous_status="OK",
+        message="1 of 1 rows returned ALERT (value 8512, threshold 10000)",
+        evaluated_at=datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc), episode=1, sequence=0,
+        value=8512, threshold=10000,
+        rows=({"status": "ALERT", "actual_value": 8512, "threshold": 10000},),
+    )
+    return NoticeContext(notice=notice, channel="example", description="An example alert",
+                         owner="data_team", tags={"team": "finance"}, database="warehouse",
+                         run_id="0" * 36, run_url="http://localhost:3000/runs/" + "0" * 36,
+                         window={"start": "2026-01-01T00:00:00", "end": "2026-01-02T00:00:00"})
+
+
+@functools.lru_cache(maxsize=len(NOTICE_KINDS))
+def _sample_variables(kind: str) -> dict[str, Any]:
+    return template_variables(_sample_context(kind))
+
+
+def _number(value: Any) -> float | int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            text = value.strip().replace(",", "")
+            return int(text) if text.lstrip("-").isdigit() else float(text)
+        except ValueError:
+            return None
+    return None
+
+
+def _columns(rows: list[Mapping[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(c for row in rows for c in row))
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(to_plain(value))
+    text = " ".join(text.split())
+    return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
+
+
+# the names a template may use (computed from a sample, so it cannot drift from the real set)
+SAMPLE_VARIABLES = tuple(_sample_variables(FIRING))
