@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export SENTINEL_OUTBOX ?= $(CURDIR)/.sentinel/outbox.jsonl
 
-.PHONY: venv install install-test demo demo-db dev test lint clean
+.PHONY: venv install install-test demo demo-db dev stack stack-down test test-deps lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,18 @@ demo: demo-db $(DAGSTER_HOME)/dagster.yaml
 dev: demo-db $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 
-test: install-test
+# the docker-compose.yaml services, natively on the local PostgreSQL (scripts/stack.sh)
+stack: demo-db
+	scripts/stack.sh up
+
+stack-down:
+	scripts/stack.sh down
+
+# promtool (Debian's prometheus package) checks the exporter's output in test_metrics.py
+test-deps:
+	@command -v promtool >/dev/null || (apt-get update && apt-get install -y --no-install-recommends prometheus)
+
+test: install-test test-deps
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: install-test

@@ -11,6 +11,7 @@ import dagster as dg
 from sentinel_assets.health_defs import build_health_defs
 from sentinel_assets.jobs import build_alert_definitions
 from sentinel_assets.resources import build_resources
+from sentinel_assets.retention import build_retention_defs
 from sentinel_assets.sensors import build_spec_errors_sensor
 from sentinel_assets.spec_errors import SpecError
 from sentinel_assets.spec_loader import load_specs
@@ -62,5 +63,8 @@ def build_sentinel_defs(
         sensors=[build_spec_errors_sensor(errors, sensor_name)],
         resources=resources,
     )
-    # the healthcheck job and schedule, the run-failure and liveness sensors
-    return dg.Definitions.merge(defs, build_health_defs(config, resources, job_prefix))
+    # the healthcheck job and schedule, the run-failure and liveness sensors; the daily
+    # sentinel_retention job
+    return dg.Definitions.merge(
+        defs, build_health_defs(config, resources, job_prefix), build_retention_defs(job_prefix)
+    )

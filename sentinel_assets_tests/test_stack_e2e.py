@@ -1,0 +1,244 @@
+"""The deployed stack, end to end: ``scripts/stack.sh up`` (the services of docker-compose.yaml,
+run natively) on free ports and a fresh PostgreSQL database; the daemon runs an alert scheduled
+``* * * * *``, and the run shows up in PostgreSQL storage, at a webhook, in the webserver's
+GraphQL API and on ``/metrics``. One stack start for the module; it is stopped also on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
+from pytest_httpserver import HTTPServer
+
+from sentinel_assets_tests.notify_servers import WEBHOOK_SECRET, WebhookReceiver, free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK = ROOT / "scripts" / "stack.sh"
+ALERT = "stack_orders_late"
+# the scheduler ticks on the minute; the run is queued, launched and finished a few seconds later
+RUN_DEADLINE_SECONDS = 100
+FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
+
+RUNS_QUERY = """
+query AlertRuns($alert: String!) {
+  runsOrError(filter: {tags: [{key: "sentinel/alert", value: $alert}]}) {
+    __typename
+    ... on Runs { results { runId jobName status tags { key value } } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    dir: Path
+    db_url: str
+    webserver: str
+    metrics: str
+    receiver: WebhookReceiver
+
+
+def _shop(tmp_path: Path) -> Path:
+    db = tmp_path / "shop.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER, shipped INTEGER)")
+        conn.executemany("INSERT INTO orders VALUES (?, ?)", [(1, 1), (2, 0), (3, 0)])
+    return db
+
+
+def _specs(tmp_path: Path, db: Path) -> Path:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "stack.yaml").write_text(textwrap.dedent(f"""\
+        databases:
+          shop: {{url: "sqlite:///{db}"}}
+        channels:
+          ops: {{type: webhook, url: "${{STACK_HOOK_URL}}", secret: "${{STACK_HOOK_SECRET}}",
+                max_attempts: 2, retry_backoff: 0.1}}
+        defaults: {{database: shop, owner: ops, notify: [ops]}}
+        alerts:
+          - name: {ALERT}
+            description: Orders that have not shipped
+            schedule: "* * * * *"
+            query: SELECT COUNT(*) AS unshipped FROM orders WHERE shipped = 0
+            condition: {{column: unshipped, op: ">", threshold: 0}}
+        """))
+    return specs
+
+
+def _stack_env(tmp_path: Path, pg_url: str, receiver: WebhookReceiver) -> dict[str, str]:
+    url = sa.make_url(pg_url)
+    ports = {name: str(free_port()) for name in ("web", "code", "metrics")}
+    # nothing of the caller's Dagster or sentinel settings leaks in
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "SENTINEL_"))}
+    env.update({
+        "SENTINEL_STACK_DIR": str(tmp_path / "stack"),
+        "SENTINEL_STACK_BIN": str(Path(sys.executable).parent),
+        "SENTINEL_STACK_PG_HOST": url.host or "127.0.0.1",
+        "SENTINEL_STACK_PG_PORT": str(url.port or 5432),
+        "SENTINEL_STACK_PG_USER": url.username or "postgres",
+        "SENTINEL_STACK_DB": url.database,
+        "SENTINEL_WEBSERVER_PORT": ports["web"],
+        "SENTINEL_CODE_SERVER_PORT": ports["code"],
+        "SENTINEL_METRICS_PORT": ports["metrics"],
+        "SENTINEL_SPECS_DIR": str(_specs(tmp_path, _shop(tmp_path))),
+        "SENTINEL_OUTBOX": str(tmp_path / "outbox.jsonl"),
+        "STACK_HOOK_URL": receiver.url,
+        "STACK_HOOK_SECRET": WEBHOOK_SECRET,
+    })
+    return env
+
+
+def _stack(command: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run([str(STACK), command], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _logs(stack_dir: Path) -> str:
+    parts = []
+    for log in sorted((stack_dir / "logs").glob("*.log")):
+        parts.append(f"--- {log.name} (end) ---\n" + "\n".join(log.read_text().splitlines()[-25:]))
+    return "\n".join(parts)
+
+
+def _kill_leftovers(stack_dir: Path) -> list[str]:
+    """After ``down``: SIGKILL any process group the script started that is still there."""
+    left = []
+    for pid_file in (stack_dir / "pids").glob("*.pid"):
+        pid = int(pid_file.read_text())
+        try:
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+                left.append(pid_file.stem)
+        except ProcessLookupError:
+            pass
+    return left
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, pg_url_factory):
+    tmp_path = tmp_path_factory.mktemp("stack")
+    server = HTTPServer(host="127.0.0.1", port=free_port())
+    server.start()
+    receiver = WebhookReceiver(server)
+    pg_url = pg_url_factory()
+    env = _stack_env(tmp_path, pg_url, receiver)
+    stack_dir = Path(env["SENTINEL_STACK_DIR"])
+    try:
+        up = _stack("up", env, timeout=300)
+        assert up.returncode == 0, f"stack.sh up failed:\n{up.stderr}\n{_logs(stack_dir)}"
+        yield Stack(env, stack_dir, pg_url,
+                    webserver=f"http://127.0.0.1:{env['SENTINEL_WEBSERVER_PORT']}",
+                    metrics=f"http://127.0.0.1:{env['SENTINEL_METRICS_PORT']}/metrics",
+                    receiver=receiver)
+    finally:
+        down = _stack("down", env, timeout=120)
+        left = _kill_leftovers(stack_dir)
+        server.clear()
+        server.stop()
+        assert down.returncode == 0, down.stderr
+        assert not left, f"stack.sh down left these running: {left}"
+
+
+def _finished_runs(engine: sa.Engine) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(
+            "SELECT r.run_id, r.status FROM runs r JOIN run_tags t ON t.run_id = r.run_id "
+            "WHERE t.key = 'sentinel/alert' AND t.value = :alert ORDER BY r.id"
+        ), {"alert": ALERT})]
+
+
+def _wait_for_finished_run(engine: sa.Engine, stack: Stack) -> tuple[str, str]:
+    deadline = time.monotonic() + RUN_DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        finished = [run for run in _finished_runs(engine) if run[1] in FINISHED]
+        if finished:
+            return finished[0]
+        time.sleep(1)
+    pytest.fail(f"the daemon did not finish a run of {ALERT} within {RUN_DEADLINE_SECONDS}s of "
+                f"the stack coming up\n{_logs(stack.dir)}")
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.read().decode()
+
+
+def _graphql(stack: Stack, query: str, variables: dict) -> dict:
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    request = urllib.request.Request(f"{stack.webserver}/graphql", data=body,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def _evaluations(metrics_text: str, alert: str, status: str) -> float | None:
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if (sample.name == "sentinel_alert_evaluations_total"
+                    and sample.labels == {"alert": alert, "status": status}):
+                return sample.value
+    return None
+
+
+def test_daemon_runs_a_scheduled_alert_and_every_service_sees_it(stack):
+    engine = sa.create_engine(stack.db_url)
+    try:
+        run_id, status = _wait_for_finished_run(engine, stack)
+        with engine.connect() as conn:
+            tags = dict(conn.execute(sa.text(
+                "SELECT key, value FROM run_tags WHERE run_id = :run_id"), {"run_id": run_id}).all())
+            events = {r[0] for r in conn.execute(sa.text(
+                "SELECT dagster_event_type FROM event_logs WHERE run_id = :run_id"),
+                {"run_id": run_id})}
+            deliveries = conn.execute(sa.text(
+                "SELECT kind, channel, status, run_id FROM sentinel_deliveries WHERE alert = :a"),
+                {"a": ALERT}).all()
+    finally:
+        engine.dispose()
+
+    # Dagster's storage in PostgreSQL: the scheduled run, its tags and its event log
+    assert status == "SUCCESS", _logs(stack.dir)
+    assert tags["sentinel/alert"] == ALERT
+    assert tags["sentinel/status"] == "ALERT"
+    assert tags["sentinel/database"] == "shop"
+    assert tags["dagster/schedule_name"] == f"{ALERT}_schedule"
+    assert {dg.DagsterEventType.RUN_START.value, dg.DagsterEventType.RUN_SUCCESS.value} <= events
+    # sentinel's state store (SENTINEL_STATE_URL defaults to the same database)
+    assert [tuple(d) for d in deliveries] == [("firing", "ops", "sent", run_id)]
+
+    # the webhook got the notice, signed, with a link to the run in the webserver
+    notices = [r["payload"] for r in stack.receiver.received if r["payload"]["alert"] == ALERT]
+    assert [(n["kind"], n["run_id"]) for n in notices] == [("firing", run_id)]
+    assert notices[0]["run_url"] == f"{stack.webserver}/runs/{run_id}"
+
+    # the webserver's GraphQL API lists the run with its tags
+    answer = _graphql(stack, RUNS_QUERY, {"alert": ALERT})
+    runs = answer["data"]["runsOrError"]
+    assert runs["__typename"] == "Runs", answer
+    listed = {r["runId"]: r for r in runs["results"]}
+    assert listed[run_id]["status"] == "SUCCESS"
+    listed_tags = {t["key"]: t["value"] for t in listed[run_id]["tags"]}
+    assert listed_tags["sentinel/alert"] == ALERT
+    assert listed_tags["sentinel/status"] == "ALERT"
+
+    # the exporter counts it
+    assert _evaluations(_get(stack.metrics), ALERT, "ALERT") == 1.0
