@@ -8,6 +8,7 @@ import re
 
 import dagster as dg
 
+from sentinel_assets.batches import build_batch_definitions, group_batches
 from sentinel_assets.health_defs import build_health_defs
 from sentinel_assets.jobs import build_alert_definitions
 from sentinel_assets.resources import build_resources
@@ -55,6 +56,10 @@ def build_sentinel_defs(
         jobs.append(compiled.job)
         schedules.append(compiled.schedule)
         checks.extend(compiled.asset_checks)
+    for batch in group_batches(config.alerts, job_prefix):
+        job, schedule = build_batch_definitions(batch, available)
+        jobs.append(job)
+        schedules.append(schedule)
     sensor_name = f"{job_prefix}sentinel_spec_errors"
     defs = dg.Definitions(
         jobs=jobs,

@@ -7,9 +7,12 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from sentinel_assets.batches import NOT_EVALUATED, member_tag
+from sentinel_assets.judging import STATUSES
 from sentinel_assets.metadata import ALERT_TAG, STATUS_TAG, VALUE_TAG, WINDOW_TAG
 
 PARTITION_TAG = "dagster/partition"
+MEMBER_STATUSES = (*STATUSES, NOT_EVALUATED)
 
 
 @dataclass(frozen=True)
@@ -35,27 +38,49 @@ class HistoryEntry:
 
 
 def alert_history(instance: dg.DagsterInstance, alert: str, limit: int = 20) -> list[HistoryEntry]:
-    """The newest ``limit`` runs that evaluated ``alert``, newest first."""
-    records = instance.get_run_records(
+    """The newest ``limit`` evaluations of ``alert``, its own runs and batch runs, newest first."""
+    own = instance.get_run_records(
         filters=dg.RunsFilter(tags={ALERT_TAG: alert}), limit=limit, order_by="create_timestamp",
         ascending=False,
     )
+    batched = instance.get_run_records(
+        filters=dg.RunsFilter(tags={member_tag(alert): list(MEMBER_STATUSES)}), limit=limit,
+        order_by="create_timestamp", ascending=False,
+    )
+    records = sorted([*own, *batched], key=lambda r: r.create_timestamp, reverse=True)[:limit]
     entries = []
     for record in records:
         run = record.dagster_run
         started = record.start_time or record.create_timestamp.timestamp()
-        status = run.tags.get(STATUS_TAG) or _pending_status(run.status)
+        in_batch = member_tag(alert) in run.tags
+        if in_batch:
+            status, value = run.tags[member_tag(alert)], _batch_value(instance, run.run_id, alert)
+        else:
+            status = run.tags.get(STATUS_TAG) or _pending_status(run.status)
+            value = run.tags.get(VALUE_TAG)
         entries.append(
             HistoryEntry(
                 run_id=run.run_id,
                 evaluated_at=datetime.fromtimestamp(started, tz=timezone.utc) if started else None,
                 status=status,
-                value=run.tags.get(VALUE_TAG),
+                value=value,
                 run_status=run.status.value,
                 window=run.tags.get(WINDOW_TAG) or run.tags.get(PARTITION_TAG),
             )
         )
     return entries
+
+
+def _batch_value(instance: dg.DagsterInstance, run_id: str, alert: str) -> str | None:
+    """The value a batch run recorded for ``alert`` (metadata of the output named after it)."""
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_OUTPUT)
+    for record in records.records:
+        data = record.event_log_entry.dagster_event.event_specific_data
+        if data.step_output_handle.output_name == alert:
+            value = data.metadata.get("value")
+            raw = getattr(value, "value", None)
+            return None if raw in (None, "None") else str(raw)
+    return None
 
 
 def _pending_status(run_status: dg.DagsterRunStatus) -> str:

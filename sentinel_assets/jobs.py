@@ -42,8 +42,13 @@ def run_url(run_id: str) -> str | None:
     return f"{base.rstrip('/')}/runs/{run_id}" if base else None
 
 
-def evaluate_in_op(context, alert: AlertSpec, channel_names: list[str]) -> Evaluation:
-    """Evaluate ``alert`` with the op's (or check's) resources, logging and tagging the run."""
+def evaluate_in_op(
+    context, alert: AlertSpec, channel_names: list[str], *, tag_run: bool = True
+) -> Evaluation:
+    """Evaluate ``alert`` with the op's (or check's) resources, logging and tagging the run.
+
+    A batch run evaluates many alerts and tags the run itself (``tag_run=False`` here).
+    """
     op_context = getattr(context, "op_execution_context", context)
     resources = op_context.resources
     channels = {
@@ -70,7 +75,8 @@ def evaluate_in_op(context, alert: AlertSpec, channel_names: list[str]) -> Evalu
     tags = evaluation_tags(ev)
     if params:
         tags[WINDOW_TAG] = f"{params['window_start'].isoformat()}/{params['window_end'].isoformat()}"
-    op_context.instance.add_run_tags(op_context.run_id, tags)
+    if tag_run:
+        op_context.instance.add_run_tags(op_context.run_id, tags)
     replayed = " (replayed window: live state unchanged)" if replay else ""
     op_context.log.info(
         f"alert {alert.name}: {ev.status} ({ev.outcome.message}); state "
@@ -82,7 +88,7 @@ def evaluate_in_op(context, alert: AlertSpec, channel_names: list[str]) -> Evalu
     return ev
 
 
-def _required_resources(alert: AlertSpec, channel_names: list[str]) -> set[str]:
+def required_resources(alert: AlertSpec, channel_names: list[str]) -> set[str]:
     return {STATE_KEY, db_key(alert.database)} | {channel_key(c) for c in channel_names}
 
 
@@ -101,7 +107,14 @@ def build_alert_definitions(
         )
         return AlertDefinitions(job, build_alert_schedule(alert, job), [check])
     job = build_alert_job(alert, job_name, channel_names)
-    schedule = build_window_schedule(alert, job) if alert.window else build_alert_schedule(alert, job)
+    if alert.window:
+        schedule = build_window_schedule(alert, job)
+    elif alert.batch:
+        # its batch job's schedule evaluates it; this one stays for runs of the alert alone
+        schedule = build_alert_schedule(alert, job, running=False,
+                                        note="stopped: a batch schedule evaluates this alert")
+    else:
+        schedule = build_alert_schedule(alert, job)
     return AlertDefinitions(job, schedule)
 
 
@@ -111,7 +124,7 @@ def build_alert_job(alert: AlertSpec, job_name: str, channel_names: list[str]) -
     @dg.op(
         name=f"evaluate_{job_name}",
         description=alert.description or f"Evaluate the alert {alert.name}",
-        required_resource_keys=_required_resources(alert, channel_names),
+        required_resource_keys=required_resources(alert, channel_names),
         tags={ALERT_TAG: alert.name},
     )
     def evaluate(context: dg.OpExecutionContext):
@@ -143,7 +156,7 @@ def build_alert_check(alert: AlertSpec, check_name: str, channel_names: list[str
         asset=dg.AssetKey(alert.asset_key_path),
         name=check_name,
         description=alert.description or f"Sentinel alert {alert.name}",
-        required_resource_keys=_required_resources(alert, channel_names),
+        required_resource_keys=required_resources(alert, channel_names),
         blocking=False,
     )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:

@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from sentinel_assets.batches import MEMBER_TAG_PREFIX
 from sentinel_assets.health import schedule_states
 from sentinel_assets.lifecycle import S_ERROR, S_FIRING, S_OK, S_PENDING
 from sentinel_assets.logging_config import redact
@@ -91,18 +92,27 @@ class RunTally:
 
     def _count(self, record: Any, floor: datetime | None) -> None:
         run = record.dagster_run
-        alert = run.tags.get(ALERT_TAG)
-        if alert is None or run.run_id in self._seen:
+        evaluated = evaluated_alerts(run.tags)
+        if not evaluated or run.run_id in self._seen:
             return
         ended = record.end_time or record.update_timestamp.timestamp()
         self._seen[run.run_id] = ended
         if floor is not None and ended < floor.timestamp():
             return  # finished (and counted) before the window; only its tags changed
-        self.evaluations[(alert, run.tags.get(STATUS_TAG) or NOT_EVALUATED)] += 1
-        if record.start_time and record.end_time:
+        for alert_name, status in evaluated.items():
+            self.evaluations[(alert_name, status)] += 1
+        alert = run.tags.get(ALERT_TAG)
+        if alert and record.start_time and record.end_time:
             previous = self.last_run.get(alert)
             if previous is None or record.end_time >= previous[0]:
                 self.last_run[alert] = (record.end_time, record.end_time - record.start_time)
+
+
+def evaluated_alerts(tags: dict[str, str]) -> dict[str, str]:
+    """Alert -> status of the evaluations a run made: its own alert, or a batch's members."""
+    if ALERT_TAG in tags:
+        return {tags[ALERT_TAG]: tags.get(STATUS_TAG) or NOT_EVALUATED}
+    return {k[len(MEMBER_TAG_PREFIX):]: v for k, v in tags.items() if k.startswith(MEMBER_TAG_PREFIX)}
 
 
 class SentinelCollector(Collector):

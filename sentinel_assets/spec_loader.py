@@ -43,7 +43,7 @@ _CHANNEL_MODELS = {
 _channel_adapter: TypeAdapter = TypeAdapter(ChannelSpec)
 # defaults an alert inherits when it does not set the key itself
 _INHERITED = ("database", "timezone", "schedule", "owner", "send_resolved", "repeat_interval",
-              "timeout", "no_data")
+              "timeout", "no_data", "batch")
 
 
 def specs_dir_from_env() -> Path:

@@ -271,6 +271,7 @@ class DefaultsSpec(_Model):
     repeat_interval: str | None = None
     timeout: str | int | None = None
     no_data: Literal["ok", "alert", "error"] | None = None
+    batch: bool | None = None
     tags: dict[str, str] = Field(default_factory=dict)
 
     _check_tz = field_validator("timezone")(lambda cls, v: _validate_timezone(v))
@@ -319,6 +320,11 @@ class AlertSpec(_Model):
     start: str | None = Field(default=None, description="first window, e.g. 2026-01-01")
     lag: timedelta | None = Field(default=None, description="evaluate a window this long after it ends")
     notify_backfills: bool = False
+    batch: bool = Field(
+        default=False,
+        description="evaluate in one run with the other batched alerts of the same database, "
+        "schedule and timezone",
+    )
     templates: dict[str, str] = Field(default_factory=dict)
 
     _file: str = PrivateAttr(default="")
@@ -390,6 +396,9 @@ class AlertSpec(_Model):
             raise ValueError("start, lag and notify_backfills only apply to alerts with a window")
         if self.window is not None and self.asset is not None:
             raise ValueError("an alert cannot have both window and asset yet; split it in two")
+        if self.batch and (self.window is not None or self.asset is not None):
+            raise ValueError("batch applies to plain alerts only, not to alerts with a window "
+                             "or an asset")
         return self
 
     @property
