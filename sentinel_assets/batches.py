@@ -102,6 +102,7 @@ def build_batch_definitions(
         description=f"Batched alerts on {batch.database} at '{batch.schedule}' "
         f"({batch.timezone}): {names}",
         tags={BATCH_TAG: batch.name, DATABASE_TAG: batch.database},
+        executor_def=dg.in_process_executor,
     )
     def _job():
         evaluate_batch()

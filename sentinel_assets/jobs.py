@@ -104,6 +104,7 @@ def build_alert_definitions(
             selection=dg.AssetSelection.checks(check),
             description=_job_description(alert),
             tags={ALERT_TAG: alert.name, DATABASE_TAG: alert.database},
+            executor_def=dg.in_process_executor,
         )
         return AlertDefinitions(job, build_alert_schedule(alert, job), [check])
     job = build_alert_job(alert, job_name, channel_names)
@@ -141,6 +142,8 @@ def build_alert_job(alert: AlertSpec, job_name: str, channel_names: list[str]) -
         description=_job_description(alert),
         tags={ALERT_TAG: alert.name, DATABASE_TAG: alert.database},
         partitions_def=partitions_for(alert) if alert.window else None,
+        # one op: a step subprocess would only load the whole code location a second time
+        executor_def=dg.in_process_executor,
     )
     def _job():
         evaluate()

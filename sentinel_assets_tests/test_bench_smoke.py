@@ -1,0 +1,39 @@
+"""The benchmark's generated specs are valid specs (no timing here: see BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from bench.gen_specs import generate
+from sentinel_assets.spec_loader import load_specs
+
+
+def test_generated_specs_load_without_errors(tmp_path):
+    generated = generate(tmp_path / "specs", 5, seed=1)
+
+    config = load_specs(generated.specs_dir)
+
+    assert [str(e) for e in config.errors] == []
+    assert [a.name for a in config.alerts] == list(generated.alert_names)
+    assert set(config.databases) == set(generated.databases)
+
+
+def test_generated_specs_are_the_same_for_the_same_seed(tmp_path):
+    first = generate(tmp_path / "a", 30, seed=7)
+    second = generate(tmp_path / "b", 30, seed=7)
+
+    def texts(out):
+        return [p.read_text().replace(str(out.specs_dir), "ROOT") for p in out.spec_files]
+
+    assert texts(first) == texts(second)
+
+
+def test_generated_databases_answer_the_generated_queries(tmp_path):
+    generated = generate(tmp_path / "specs", 5, seed=2)
+    config = load_specs(generated.specs_dir)
+
+    for alert in config.alerts:
+        conn = sqlite3.connect(generated.databases[alert.database])
+        rows = conn.execute(alert.query).fetchall()
+        conn.close()
+        assert rows, f"{alert.name} returned no rows"
