@@ -57,7 +57,9 @@ def group_batches(alerts: list[AlertSpec], job_prefix: str = "") -> list[Batch]:
 
 
 def build_batch_definitions(
-    batch: Batch, available_channels: set[str]
+    batch: Batch,
+    available_channels: set[str],
+    executor: dg.ExecutorDefinition | None = dg.in_process_executor,
 ) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:
     """The job and schedule that evaluate ``batch`` in one run."""
     channels = {
@@ -102,7 +104,7 @@ def build_batch_definitions(
         description=f"Batched alerts on {batch.database} at '{batch.schedule}' "
         f"({batch.timezone}): {names}",
         tags={BATCH_TAG: batch.name, DATABASE_TAG: batch.database},
-        executor_def=dg.in_process_executor,
+        executor_def=executor,
     )
     def _job():
         evaluate_batch()

@@ -26,6 +26,7 @@ def build_sentinel_defs(
     specs: str | os.PathLike | SentinelConfig | None = None,
     *,
     job_prefix: str = "",
+    executor: dg.ExecutorDefinition | None = dg.in_process_executor,
     state_url: str | None = None,
 ) -> dg.Definitions:
     """Compile alert specs into Dagster definitions.
@@ -34,6 +35,9 @@ def build_sentinel_defs(
         specs: a specs directory (default ``$SENTINEL_SPECS_DIR`` or ``./alert_specs``) or an
             already loaded ``SentinelConfig``.
         job_prefix: prepended to every job and schedule name, for embedding in a host project.
+        executor: the executor of the alert and batch jobs; in process by default (one op per
+            job: a step subprocess would only load the code location a second time). ``None``
+            leaves it to the definitions they are merged into (e.g. a Celery executor).
         state_url: the sentinel state database; default ``$SENTINEL_STATE_URL`` (as an
             ``EnvVar``) or SQLite next to the Dagster instance.
 
@@ -52,12 +56,12 @@ def build_sentinel_defs(
     available = {name for name in config.channels if f"sentinel_channel_{name}" in resources}
     jobs, schedules, checks = [], [], []
     for alert in config.alerts:
-        compiled = build_alert_definitions(alert, f"{job_prefix}{alert.name}", available)
+        compiled = build_alert_definitions(alert, f"{job_prefix}{alert.name}", available, executor)
         jobs.append(compiled.job)
         schedules.append(compiled.schedule)
         checks.extend(compiled.asset_checks)
     for batch in group_batches(config.alerts, job_prefix):
-        job, schedule = build_batch_definitions(batch, available)
+        job, schedule = build_batch_definitions(batch, available, executor)
         jobs.append(job)
         schedules.append(schedule)
     sensor_name = f"{job_prefix}sentinel_spec_errors"

@@ -93,7 +93,10 @@ def required_resources(alert: AlertSpec, channel_names: list[str]) -> set[str]:
 
 
 def build_alert_definitions(
-    alert: AlertSpec, job_name: str, available_channels: set[str]
+    alert: AlertSpec,
+    job_name: str,
+    available_channels: set[str],
+    executor: dg.ExecutorDefinition | None = dg.in_process_executor,
 ) -> AlertDefinitions:
     """The job, schedule and (for ``asset:`` alerts) asset check of one alert."""
     channel_names = [c for c in alert.channel_names if c in available_channels]
@@ -104,10 +107,10 @@ def build_alert_definitions(
             selection=dg.AssetSelection.checks(check),
             description=_job_description(alert),
             tags={ALERT_TAG: alert.name, DATABASE_TAG: alert.database},
-            executor_def=dg.in_process_executor,
+            executor_def=executor,
         )
         return AlertDefinitions(job, build_alert_schedule(alert, job), [check])
-    job = build_alert_job(alert, job_name, channel_names)
+    job = build_alert_job(alert, job_name, channel_names, executor)
     if alert.window:
         schedule = build_window_schedule(alert, job)
     elif alert.batch:
@@ -119,7 +122,12 @@ def build_alert_definitions(
     return AlertDefinitions(job, schedule)
 
 
-def build_alert_job(alert: AlertSpec, job_name: str, channel_names: list[str]) -> dg.JobDefinition:
+def build_alert_job(
+    alert: AlertSpec,
+    job_name: str,
+    channel_names: list[str],
+    executor: dg.ExecutorDefinition | None = dg.in_process_executor,
+) -> dg.JobDefinition:
     """The job ``job_name`` that evaluates ``alert`` once per run (per window if windowed)."""
 
     @dg.op(
@@ -142,8 +150,7 @@ def build_alert_job(alert: AlertSpec, job_name: str, channel_names: list[str]) -
         description=_job_description(alert),
         tags={ALERT_TAG: alert.name, DATABASE_TAG: alert.database},
         partitions_def=partitions_for(alert) if alert.window else None,
-        # one op: a step subprocess would only load the whole code location a second time
-        executor_def=dg.in_process_executor,
+        executor_def=executor,
     )
     def _job():
         evaluate()

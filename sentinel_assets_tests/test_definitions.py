@@ -107,3 +107,13 @@ def test_spec_errors_sensor_skips_when_specs_are_clean(demo_specs):
     )
     result = sensor.evaluate_tick(dg.build_sensor_context())
     assert result.skip_message == "the alert specs loaded without errors"
+
+
+def test_alert_jobs_run_in_process_unless_the_host_chooses_the_executor(demo_specs):
+    job = build_sentinel_defs(demo_specs).get_job_def("unshipped_orders")
+    assert job.executor_def is dg.in_process_executor
+    merged = dg.Definitions.merge(
+        build_sentinel_defs(demo_specs, executor=None),
+        dg.Definitions(executor=dg.multiprocess_executor),
+    )
+    assert merged.get_job_def("unshipped_orders").executor_def is dg.multiprocess_executor

@@ -462,7 +462,8 @@ def test_scale_out_executor_run_configs_validate_on_an_alert_job(executor, modul
 
     monkeypatch.setenv("CELERY_BROKER_URL", "pyamqp://guest@127.0.0.1:5672//")
     executor_def = getattr(__import__(module, fromlist=[executor]), executor)
-    defs = dg.Definitions.merge(build_sentinel_defs(demo_specs), dg.Definitions(executor=executor_def))
+    defs = dg.Definitions.merge(build_sentinel_defs(demo_specs, executor=None),
+                                dg.Definitions(executor=executor_def))
     job = defs.get_job_def("unshipped_orders")
     assert job.executor_def is executor_def
     run_config = yaml.safe_load(scale_out_snippets()[f"run-config {executor}"])
