@@ -53,7 +53,7 @@ def build_sentinel_defs(
     for error in errors:
         _log.warning("sentinel spec error: %s", error)
     resources = build_resources(config, state_url)
-    available = {name for name in config.channels if f"sentinel_channel_{name}" in resources}
+    available = set(config.channels)
     jobs, schedules, checks = [], [], []
     for alert in config.alerts:
         compiled = build_alert_definitions(alert, f"{job_prefix}{alert.name}", available, executor)

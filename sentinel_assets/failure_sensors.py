@@ -36,8 +36,8 @@ from sentinel_assets.health import (
 )
 from sentinel_assets.judging import ALERT, ERROR, OK, Outcome
 from sentinel_assets.lifecycle import S_OK
-from sentinel_assets.logging_config import redact
 from sentinel_assets.metadata import ALERT_TAG, STATUS_TAG
+from sentinel_assets.redaction import redact
 from sentinel_assets.resources import STATE_KEY
 from sentinel_assets.self_monitoring import (
     fit_name,

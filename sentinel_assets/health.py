@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Mapping
 import dagster as dg
 from dagster._utils.schedules import cron_string_iterator, reverse_cron_string_iterator
 
-from sentinel_assets.logging_config import redact
+from sentinel_assets.redaction import redact
 from sentinel_assets.resources import STATE_KEY, channel_key, db_key
 from sentinel_assets.spec_models import AlertSpec, SentinelConfig
 

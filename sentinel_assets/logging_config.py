@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 from datetime import datetime, timezone
 from typing import IO, Any
+
+from sentinel_assets.redaction import redact
 
 LOGGER_NAME = "sentinel_assets"
 FORMATS = ("text", "json")
@@ -29,30 +30,7 @@ FORMATS = ("text", "json")
 FIELDS = ("alert", "run_id", "outcome", "duration_ms", "state", "notices", "check", "status",
           "channel", "kind", "path", "code")
 
-_SECRET_ENV = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|API_KEY|PRIVATE_KEY|WEBHOOK|CREDENTIAL",
-                         re.IGNORECASE)
-_PATTERNS = (
-    # scheme://user:password@host -> scheme://user:***@host
-    (re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]*:)[^@\s/]+(?P<tail>@)"),
-     r"\g<head>***\g<tail>"),
-    (re.compile(r"xox[abposr]-[A-Za-z0-9\-]+"), "xox*-***"),
-    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-~+/=]+"), r"\1***"),
-    (re.compile(r"(?i)((?:password|passwd|token|secret)\s*[=:]\s*)[^\s,;&'\"]+"), r"\1***"),
-    (re.compile(r"hooks\.slack\.com/services/[A-Za-z0-9/]+"), "hooks.slack.com/services/***"),
-)
 _MARK = "_sentinel_handler"
-
-
-def redact(text: str) -> str:
-    """``text`` with credentials masked: URL passwords, tokens, secret env var values."""
-    if not text:
-        return text
-    for name, value in os.environ.items():
-        if len(value) >= 6 and _SECRET_ENV.search(name) and value in text:
-            text = text.replace(value, f"${{{name}}}")
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:

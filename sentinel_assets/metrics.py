@@ -37,8 +37,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from sentinel_assets.batches import MEMBER_TAG_PREFIX
 from sentinel_assets.health import schedule_states
 from sentinel_assets.lifecycle import S_ERROR, S_FIRING, S_OK, S_PENDING
-from sentinel_assets.logging_config import redact
 from sentinel_assets.metadata import ALERT_TAG, STATUS_TAG
+from sentinel_assets.redaction import redact
 from sentinel_assets.spec_models import SentinelConfig
 from sentinel_assets.state_store import StateStore, deliveries_table
 

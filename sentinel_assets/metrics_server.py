@@ -20,7 +20,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import make_wsgi_app
 
-from sentinel_assets.logging_config import redact
+from sentinel_assets.redaction import redact
 
 PUSH_ENV = "SENTINEL_PUSHGATEWAY_URL"
 PUSH_JOB = "sentinel"

@@ -8,12 +8,12 @@ Keys: ``sentinel_db_<name>``, ``sentinel_channel_<name>``, ``sentinel_state``, s
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import os
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
-from sentinel_assets.channels.log import LogChannel
 from sentinel_assets.databases.sql import SqlDatabase
 from sentinel_assets.env_vars import whole_env_var
 from sentinel_assets.spec_models import DatabaseSpec, SentinelConfig
@@ -65,40 +65,20 @@ def database_resource(spec: DatabaseSpec) -> dg.ConfigurableResource:
     return SqlDatabase(url=secret_value(spec.url))
 
 
-def _log_channel(spec) -> dg.ConfigurableResource:
-    return LogChannel(path=spec.path)
+def channel_resource(spec) -> dg.ConfigurableResource:
+    """The resource of a validated channel spec (see ``channels/registry.py``)."""
+    from sentinel_assets.channels.registry import channel_resource as build
 
-
-# channel type -> builder(spec) -> resource; the notifier modules register theirs here
-CHANNEL_BUILDERS: dict[str, Callable[[Any], dg.ConfigurableResource]] = {"log": _log_channel}
-
-
-def channel_resource(spec) -> dg.ConfigurableResource | None:
-    builder = CHANNEL_BUILDERS.get(spec.type)
-    if builder is None:
-        _register_notifiers()
-        builder = CHANNEL_BUILDERS.get(spec.type)
-    return builder(spec) if builder else None
-
-
-def _register_notifiers() -> None:
-    try:
-        import sentinel_assets.channels.registry  # noqa: F401 - registers email/slack/webhook
-    except ImportError:
-        pass
+    return build(spec)
 
 
 def build_resources(config: SentinelConfig, state_url: str | None = None) -> dict[str, Any]:
     """Every resource the alerts of ``config`` need, under namespaced keys."""
-    import os
-
     if state_url is None and os.environ.get("SENTINEL_STATE_URL"):
         state_url = dg.EnvVar("SENTINEL_STATE_URL")
     resources: dict[str, Any] = {STATE_KEY: SentinelStateStore(url=state_url)}
     for name, spec in config.databases.items():
         resources[db_key(name)] = database_resource(spec)
     for name, spec in config.channels.items():
-        resource = channel_resource(spec)
-        if resource is not None:
-            resources[channel_key(name)] = resource
+        resources[channel_key(name)] = channel_resource(spec)
     return resources

@@ -26,7 +26,7 @@ from sentinel_assets.evaluation import Evaluation, evaluate_alert
 from sentinel_assets.health import initialize
 from sentinel_assets.judging import Outcome
 from sentinel_assets.lifecycle import NOTICE_KINDS
-from sentinel_assets.logging_config import redact
+from sentinel_assets.redaction import redact
 from sentinel_assets.resources import channel_key
 from sentinel_assets.spec_models import AlertSpec, SentinelConfig
 

@@ -129,17 +129,11 @@ class DatabaseSpec(_Model):
 # ---------------------------------------------------------------------------------------------
 # channels
 # ---------------------------------------------------------------------------------------------
-class _ChannelBase(_Model):
-    templates: dict[str, str] = Field(
-        default_factory=dict, description="Jinja2 templates overriding the channel's defaults"
-    )
-    _name: str = PrivateAttr(default="")
+class _Sourced(_Model):
+    """A spec entry that remembers the file and line it was read from."""
+
     _file: str = PrivateAttr(default="")
     _line: int | None = PrivateAttr(default=None)
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     @property
     def source_file(self) -> str:
@@ -148,6 +142,17 @@ class _ChannelBase(_Model):
     @property
     def source_line(self) -> int | None:
         return self._line
+
+
+class _ChannelBase(_Sourced):
+    templates: dict[str, str] = Field(
+        default_factory=dict, description="Jinja2 templates overriding the channel's defaults"
+    )
+    _name: str = PrivateAttr(default="")
+
+    @property
+    def name(self) -> str:
+        return self._name
 
 
 class _SendingChannel(_ChannelBase):
@@ -290,7 +295,7 @@ class DefaultsSpec(_Model):
         return v
 
 
-class AlertSpec(_Model):
+class AlertSpec(_Sourced):
     """One alert: a query, a schedule, and where its notices go."""
 
     name: str
@@ -326,17 +331,6 @@ class AlertSpec(_Model):
         "schedule and timezone",
     )
     templates: dict[str, str] = Field(default_factory=dict)
-
-    _file: str = PrivateAttr(default="")
-    _line: int | None = PrivateAttr(default=None)
-
-    @property
-    def source_file(self) -> str:
-        return self._file
-
-    @property
-    def source_line(self) -> int | None:
-        return self._line
 
     @field_validator("name")
     @classmethod

@@ -14,10 +14,10 @@ import dagster as dg
 from pydantic import Field
 
 from sentinel_assets.channels.base import DeliveryResult, NoticeContext
-from sentinel_assets.channels.redaction import redact
 from sentinel_assets.channels.rendering import render, report_problems
 from sentinel_assets.channels.retry import GaveUp, RetryPolicy
 from sentinel_assets.env_vars import MissingEnvVar, expand
+from sentinel_assets.redaction import redact
 
 SECURITY_MODES = ("starttls", "ssl", "none")
 

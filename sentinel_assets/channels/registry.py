@@ -1,6 +1,6 @@
-"""Builds the Dagster resource of each network channel from its spec.
+"""Builds the Dagster resource of each channel from its spec (``channel_resource``).
 
-Importing this module registers the builders in ``resources.CHANNEL_BUILDERS``. Secret fields go
+Secret fields go
 through ``resources.secret_value``: a whole ``${VAR}`` becomes ``dg.EnvVar("VAR")`` so the
 Dagster UI shows the variable's name, never its value; a value with a reference inside it
 (``https://hooks.example.com/${TOKEN}``) stays a template, expanded when a notice is sent.
@@ -8,11 +8,26 @@ Dagster UI shows the variable's name, never its value; a value with a reference 
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
+import dagster as dg
+
 from sentinel_assets.channels.email import EmailChannel
+from sentinel_assets.channels.log import LogChannel
 from sentinel_assets.channels.slack import SlackChannel
 from sentinel_assets.channels.webhook import WebhookChannel
-from sentinel_assets.resources import CHANNEL_BUILDERS, secret_value
-from sentinel_assets.spec_models import EmailChannelSpec, SlackChannelSpec, WebhookChannelSpec
+from sentinel_assets.resources import secret_value
+from sentinel_assets.spec_models import (
+    EmailChannelSpec,
+    LogChannelSpec,
+    SlackChannelSpec,
+    WebhookChannelSpec,
+)
+
+
+def log_channel(spec: LogChannelSpec) -> LogChannel:
+    """The resource for the embedded ``log`` channel (a local outbox)."""
+    return LogChannel(path=spec.path)
 
 
 def email_channel(spec: EmailChannelSpec) -> EmailChannel:
@@ -61,4 +76,14 @@ def webhook_channel(spec: WebhookChannelSpec) -> WebhookChannel:
     )
 
 
-CHANNEL_BUILDERS.update(email=email_channel, slack=slack_channel, webhook=webhook_channel)
+CHANNEL_BUILDERS: dict[str, Callable[[Any], dg.ConfigurableResource]] = {
+    "log": log_channel,
+    "email": email_channel,
+    "slack": slack_channel,
+    "webhook": webhook_channel,
+}
+
+
+def channel_resource(spec) -> dg.ConfigurableResource:
+    """The resource of a validated channel spec."""
+    return CHANNEL_BUILDERS[spec.type](spec)

@@ -1,14 +1,22 @@
-"""Keep channel secrets (tokens, passwords, webhook URLs, signing secrets) out of text we show.
+"""Keep secrets (tokens, passwords, webhook URLs, signing secrets) out of text we show.
 
-Channel errors are built from our own words, but library exceptions and library log lines can
-quote a URL or a response; everything a channel reports or lets a library log passes through
-``redact`` first. Secrets are remembered process-wide when a channel resolves them, so that a
-log filter on the HTTP libraries' loggers can scrub lines those libraries write on their own.
+One ``redact`` for everything sentinel reports: channel errors, log lines, health details,
+metrics labels. It masks
+
+- secrets a channel resolved (``remember``, process-wide) and those passed in the call: ``***``;
+- values of secret-looking environment variables (``*PASSWORD*``, ``*TOKEN*``, ...): ``${NAME}``;
+- credentials recognisable by their shape: URL passwords, Slack tokens, bearer tokens,
+  ``password=...``, Slack webhook paths.
+
+Library exceptions and library log lines can quote a URL or a response, so a log filter on the
+HTTP libraries' loggers scrubs the lines those libraries write on their own.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
 from urllib.parse import urlsplit
 
@@ -34,8 +42,21 @@ def remember(*secrets: str | None) -> None:
                 _known.add(part)
 
 
+_SECRET_ENV = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|API_KEY|PRIVATE_KEY|WEBHOOK|CREDENTIAL",
+                         re.IGNORECASE)
+_PATTERNS = (
+    # scheme://user:password@host -> scheme://user:***@host
+    (re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]*:)[^@\s/]+(?P<tail>@)"),
+     r"\g<head>***\g<tail>"),
+    (re.compile(r"xox[abposr]-[A-Za-z0-9\-]+"), "xox*-***"),
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-~+/=]+"), r"\1***"),
+    (re.compile(r"(?i)((?:password|passwd|token|secret)\s*[=:]\s*)[^\s,;&'\"]+"), r"\1***"),
+    (re.compile(r"hooks\.slack\.com/services/[A-Za-z0-9/]+"), "hooks.slack.com/services/***"),
+)
+
+
 def redact(text: str | None, *secrets: str | None) -> str | None:
-    """``text`` with every known secret and every one of ``secrets`` replaced by ``***``."""
+    """``text`` with known secrets, ``secrets``, secret env values and credential shapes masked."""
     if not text:
         return text
     with _known_lock:
@@ -46,6 +67,11 @@ def redact(text: str | None, *secrets: str | None) -> str | None:
     for secret in sorted(candidates, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
+    for name, value in os.environ.items():
+        if len(value) >= _MIN_SECRET and _SECRET_ENV.search(name) and value in text:
+            text = text.replace(value, f"${{{name}}}")
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
     return text
 
 
