@@ -276,8 +276,10 @@ def run(alerts, specs_dir) -> None:
     from sentinel_assets.factory import build_sentinel_defs
 
     config = _config(specs_dir)
-    for e in config.errors:
-        click.echo(f"spec error: {e}", err=True)
+    if config.errors:
+        # build_sentinel_defs logs each of them; the valid alerts still run
+        click.echo(f"{len(config.errors)} spec error(s) (run `sentinel validate`); running the "
+                   "valid alerts", err=True)
     chosen = [a for a in config.alerts if (a.name in alerts if alerts else a.enabled)]
     unknown = set(alerts) - {a.name for a in config.alerts}
     if unknown:

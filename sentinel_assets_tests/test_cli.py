@@ -176,3 +176,22 @@ def test_run_of_an_unknown_alert_fails(demo):
     result = CliRunner().invoke(main, ["run", "nope"])
     assert result.exit_code == 1
     assert "unknown alert(s): nope" in result.output
+
+
+def test_run_with_a_broken_alert_still_runs_the_valid_ones(tmp_path, dagster_home, outbox, state_url):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "a.yaml").write_text(textwrap.dedent(f"""\
+        databases: {{db: {{url: "sqlite:///{tmp_path / 'x.db'}"}}}}
+        channels: {{outbox: {{type: log}}}}
+        alerts:
+          - {{name: good, schedule: "0 * * * *", database: db, notify: [outbox],
+             query: "SELECT 'ALERT' AS status"}}
+          - {{name: broken, schedule: "0 9 * *", database: db, query: "SELECT 1"}}
+    """))
+    result = CliRunner().invoke(main, ["run", "--specs", str(specs)])
+    assert result.exit_code == 0, result.output
+    assert "1 spec error(s) (run `sentinel validate`); running the valid alerts" in result.output
+    assert "good: ALERT -> state FIRING" in result.output
+    assert "Traceback" not in result.output
+    assert _notices(outbox) == [("good", "firing")]
