@@ -24,7 +24,7 @@ $(DAGSTER_HOME)/dagster.yaml:
 	printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
 
 demo-db: install
-	$(BIN)/python -m sentinel_assets.demo demo/demo.db
+	$(BIN)/python -m sentinel_assets.cli.demo demo/demo.db
 
 demo: demo-db $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/sentinel validate alert_specs

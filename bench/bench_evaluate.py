@@ -136,13 +136,13 @@ def run(args) -> str:
     import sqlalchemy as sa
 
     from bench.gen_specs import generate
-    from sentinel_assets.batches import group_batches
     from sentinel_assets.channels.log import LogChannel
     from sentinel_assets.databases.sql import SqlDatabase
-    from sentinel_assets.evaluation import evaluate_alert
-    from sentinel_assets.factory import build_sentinel_defs
-    from sentinel_assets.spec_loader import load_specs
-    from sentinel_assets.state_store import StateStore
+    from sentinel_assets.engine.evaluation import evaluate_alert
+    from sentinel_assets.orchestration.batches import group_batches
+    from sentinel_assets.orchestration.factory import build_sentinel_defs
+    from sentinel_assets.spec.loader import load_specs
+    from sentinel_assets.state.store import StateStore
 
     log = logging.getLogger("sentinel_bench")
     cases: list[Case] = []

@@ -3,7 +3,7 @@
 For each N (default 100, 1,000 and 10,000) the specs are generated once (not timed), then a fresh
 Python process (the same interpreter) runs, in order and timed one by one:
 
-1. ``import``: ``import dagster`` and ``sentinel_assets.factory`` (the fixed cost);
+1. ``import``: ``import dagster`` and ``sentinel_assets.orchestration.factory`` (the fixed cost);
 2. ``load_specs``: YAML + pydantic validation of the specs directory;
 3. ``build_defs``: ``build_sentinel_defs(config)`` (one op + job + schedule per alert);
 4. ``repository``: ``defs.get_repository_def()`` + ``load_all_definitions()``, what a code
@@ -73,14 +73,14 @@ def child(specs_dir: str, mode: str) -> dict:
     def imports():
         import dagster  # noqa: F401
 
-        import sentinel_assets.factory  # noqa: F401
+        import sentinel_assets.orchestration.factory  # noqa: F401
 
     stages.run("import", imports)
     from dagster._core.remote_representation.external_data import RepositorySnap
     from dagster_shared.serdes import serialize_value
 
-    from sentinel_assets.factory import build_sentinel_defs
-    from sentinel_assets.spec_loader import load_specs
+    from sentinel_assets.orchestration.factory import build_sentinel_defs
+    from sentinel_assets.spec.loader import load_specs
 
     config = stages.run("load_specs", lambda: load_specs(specs_dir))
     problems = [str(e) for e in config.errors if not getattr(e, "warning", False)]

@@ -19,8 +19,8 @@ from typing import Any, Optional
 import dagster as dg
 from pydantic import Field
 
-from sentinel_assets.factory import build_sentinel_defs
-from sentinel_assets.spec_loader import load_specs, load_specs_from_dict
+from sentinel_assets.orchestration.factory import build_sentinel_defs
+from sentinel_assets.spec.loader import load_specs, load_specs_from_dict
 
 
 class SentinelAlerts(dg.Component, dg.Model, dg.Resolvable):

@@ -1,5 +1,5 @@
 """The code location: ``dagster dev -m sentinel_assets.definitions``."""
 
-from sentinel_assets.factory import build_sentinel_defs
+from sentinel_assets.orchestration.factory import build_sentinel_defs
 
 defs = build_sentinel_defs()

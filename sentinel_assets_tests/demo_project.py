@@ -6,7 +6,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from sentinel_assets.demo import build_demo_db
+from sentinel_assets.cli.demo import build_demo_db
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_SPECS = REPO / "alert_specs"

@@ -18,11 +18,12 @@ from dagster._core.scheduler.instigation import (
 )
 from dagster._daemon.types import DaemonHeartbeat
 
-from sentinel_assets.evaluation import evaluate_alert
-from sentinel_assets.health import initialize
-from sentinel_assets.resources import STATE_KEY, build_resources, db_key
-from sentinel_assets.spec_loader import load_specs
-from sentinel_assets.spec_models import SentinelConfig
+from sentinel_assets.engine.evaluation import evaluate_alert
+from sentinel_assets.names import STATE_KEY, db_key
+from sentinel_assets.observe.health import initialize
+from sentinel_assets.orchestration.resources import build_resources
+from sentinel_assets.spec.loader import load_specs
+from sentinel_assets.spec.models import SentinelConfig
 
 
 def free_port() -> int:

@@ -9,12 +9,13 @@ import textwrap
 import dagster as dg
 import pytest
 
-from sentinel_assets.batches import group_batches, member_tag
-from sentinel_assets.factory import build_sentinel_defs
-from sentinel_assets.history import alert_history
-from sentinel_assets.metrics import evaluated_alerts
-from sentinel_assets.spec_loader import load_specs
-from sentinel_assets.state_store import get_state_store
+from sentinel_assets.names import member_tag
+from sentinel_assets.observe.history import alert_history
+from sentinel_assets.observe.metrics import evaluated_alerts
+from sentinel_assets.orchestration.batches import group_batches
+from sentinel_assets.orchestration.factory import build_sentinel_defs
+from sentinel_assets.spec.loader import load_specs
+from sentinel_assets.state.store import get_state_store
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from bench.gen_specs import generate
-from sentinel_assets.spec_loader import load_specs
+from sentinel_assets.spec.loader import load_specs
 
 
 def test_generated_specs_load_without_errors(tmp_path):

@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 
 from sentinel_assets.channels.log import LogChannel
+from sentinel_assets.core.judging import ALERT, ERROR, judge
 from sentinel_assets.databases import QueryError, QueryTimeout
 from sentinel_assets.databases.bigquery import (
     BigQueryDatabase,
@@ -21,11 +22,10 @@ from sentinel_assets.databases.bigquery import (
     parse_bigquery_url,
 )
 from sentinel_assets.databases.bigquery_params import to_bigquery_sql
-from sentinel_assets.evaluation import evaluate_alert, run_query
-from sentinel_assets.judging import ALERT, ERROR, judge
-from sentinel_assets.resources import database_resource
-from sentinel_assets.spec_models import AlertSpec, DatabaseSpec
-from sentinel_assets.state_store import get_state_store
+from sentinel_assets.engine.evaluation import evaluate_alert, run_query
+from sentinel_assets.orchestration.resources import database_resource
+from sentinel_assets.spec.models import AlertSpec, DatabaseSpec
+from sentinel_assets.state.store import get_state_store
 from sentinel_assets_tests.fake_bigquery import FakeBigQuery
 
 UTC = dt.timezone.utc

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from sentinel_assets.channels.base import NoticeContext
 from sentinel_assets.channels.email import EmailChannel
-from sentinel_assets.lifecycle import Notice
+from sentinel_assets.core.lifecycle import Notice
 from sentinel_assets_tests.notify_servers import (
     SMTP_PASSWORD,
     SMTP_USER,

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
-from sentinel_assets.cli import main
+from sentinel_assets.cli.main import main
 from sentinel_assets_tests.demo_project import make_demo, set_yesterday_revenue
 
 

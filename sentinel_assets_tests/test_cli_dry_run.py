@@ -9,7 +9,7 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
-from sentinel_assets.cli import main
+from sentinel_assets.cli.main import main
 from sentinel_assets.databases.bigquery import close_clients
 from sentinel_assets_tests.fake_bigquery import FakeBigQuery
 

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 
-from sentinel_assets.cli import main
+from sentinel_assets.cli.main import main
 from sentinel_assets_tests.demo_project import make_demo
 from sentinel_assets_tests.health_helpers import free_port
 
@@ -83,7 +83,7 @@ def test_metrics_serve_answers_metrics_and_health(demo):
     port = free_port()
     env = dict(os.environ, LOG_FORMAT="json")
     process = subprocess.Popen(
-        [sys.executable, "-m", "sentinel_assets.cli", "metrics", "serve", "--port", str(port),
+        [sys.executable, "-m", "sentinel_assets.cli.main", "metrics", "serve", "--port", str(port),
          "--host", "127.0.0.1"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )

@@ -7,8 +7,8 @@ import json
 import dagster as dg
 import pytest
 
-from sentinel_assets.factory import build_sentinel_defs
-from sentinel_assets.history import alert_history
+from sentinel_assets.observe.history import alert_history
+from sentinel_assets.orchestration.factory import build_sentinel_defs
 from sentinel_assets_tests.demo_project import make_demo, set_yesterday_revenue
 
 

@@ -458,7 +458,7 @@ def demo_specs(tmp_path, monkeypatch):
 ])
 def test_scale_out_executor_run_configs_validate_on_an_alert_job(executor, module, demo_specs,
                                                                  monkeypatch):
-    from sentinel_assets.factory import build_sentinel_defs
+    from sentinel_assets.orchestration.factory import build_sentinel_defs
 
     monkeypatch.setenv("CELERY_BROKER_URL", "pyamqp://guest@127.0.0.1:5672//")
     executor_def = getattr(__import__(module, fromlist=[executor]), executor)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from sentinel_assets.durations import format_duration, parse_duration
+from sentinel_assets.core.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

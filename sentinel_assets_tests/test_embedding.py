@@ -9,7 +9,7 @@ import textwrap
 import dagster as dg
 import pytest
 
-from sentinel_assets.factory import build_sentinel_defs
+from sentinel_assets.orchestration.factory import build_sentinel_defs
 from sentinel_assets_tests.demo_project import make_demo
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sentinel_assets.env_vars import MissingEnvVar, expand, referenced_vars, whole_env_var
+from sentinel_assets.spec.env_vars import MissingEnvVar, expand, referenced_vars, whole_env_var
 
 ENV = {"HOST": "db.internal", "PORT": "5432", "EMPTY": ""}
 

@@ -16,9 +16,9 @@ import pytest
 
 from sentinel_assets.channels import DeliveryResult, LogChannel, NoticeContext
 from sentinel_assets.databases import SqlDatabase
-from sentinel_assets.evaluation import evaluate_alert
-from sentinel_assets.spec_models import AlertSpec
-from sentinel_assets.state_store import FAILED, SENT, StateStore
+from sentinel_assets.engine.evaluation import evaluate_alert
+from sentinel_assets.spec.models import AlertSpec
+from sentinel_assets.state.store import FAILED, SENT, StateStore
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=timezone.utc)
 QUERY = "SELECT status, actual_value, 100 AS threshold FROM signal"

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 import pytest
 
-from sentinel_assets.factory import build_sentinel_defs
-from sentinel_assets.failure_sensors import FailureCursor
+from sentinel_assets.orchestration.factory import build_sentinel_defs
+from sentinel_assets.orchestration.failure_sensors import FailureCursor
 from sentinel_assets_tests.health_helpers import (
     evaluate_at,
     make_db,

@@ -7,8 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
-from sentinel_assets.factory import build_sentinel_defs
-from sentinel_assets.health import (
+from sentinel_assets.observe.health import (
     DEGRADED,
     FAIL,
     HEALTHY,
@@ -21,7 +20,8 @@ from sentinel_assets.health import (
     find_stale_alerts,
     run_healthcheck,
 )
-from sentinel_assets.resources import build_resources
+from sentinel_assets.orchestration.factory import build_sentinel_defs
+from sentinel_assets.orchestration.resources import build_resources
 from sentinel_assets_tests.health_helpers import (
     beat_all_daemons,
     evaluate_at,
@@ -177,7 +177,7 @@ def test_spec_errors_degrade_health_and_are_listed(tmp_path, state_url, outbox):
     write_specs(tmp_path / "specs", _specs(tmp_path))
     (tmp_path / "specs" / "broken.yaml").write_text(
         "alerts:\n  - {name: Bad-Name, schedule: '0 * * * *', database: main, query: SELECT 1}\n")
-    from sentinel_assets.spec_loader import load_specs
+    from sentinel_assets.spec.loader import load_specs
 
     report = _report(load_specs(tmp_path / "specs"))
     check = _check(report, "specs")

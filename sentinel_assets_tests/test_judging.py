@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from sentinel_assets.judging import (
+from sentinel_assets.core.judging import (
     ALERT,
     ERROR,
     NO_DATA,
@@ -15,7 +15,7 @@ from sentinel_assets.judging import (
     JudgeRules,
     judge,
 )
-from sentinel_assets.query_result import QueryResult
+from sentinel_assets.core.query_result import QueryResult
 
 
 def result(columns, *rows) -> QueryResult:

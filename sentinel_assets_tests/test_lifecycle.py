@@ -12,13 +12,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sentinel_assets.judging import ALERT, ERROR, NO_DATA, OK, Outcome
-from sentinel_assets.lifecycle import (
+from sentinel_assets.core.judging import ALERT, ERROR, NO_DATA, OK, Outcome
+from sentinel_assets.core.lifecycle import (
     ERROR_KIND,
     ERROR_RESOLVED,
     ESCALATION,
     FIRING,
-    NOTICE_KINDS,
     REPEAT,
     RESOLVED,
     S_ERROR,
@@ -31,6 +30,7 @@ from sentinel_assets.lifecycle import (
     Step,
     step,
 )
+from sentinel_assets.names import NOTICE_KINDS
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 OUTCOMES = {

@@ -10,10 +10,10 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 
-from sentinel_assets import logging_config
-from sentinel_assets.cli import main
-from sentinel_assets.factory import build_sentinel_defs
-from sentinel_assets.logging_config import LOGGER_NAME, configure_logging, redact
+from sentinel_assets.cli.main import main
+from sentinel_assets.observe import logs as logging_config
+from sentinel_assets.observe.logs import LOGGER_NAME, configure_logging, redact
+from sentinel_assets.orchestration.factory import build_sentinel_defs
 from sentinel_assets_tests.health_helpers import make_db, write_specs
 
 
@@ -35,13 +35,13 @@ def _lines(stream: io.StringIO) -> list[str]:
 def test_json_lines_carry_the_structured_fields():
     stream = io.StringIO()
     configure_logging("json", "INFO", stream=stream)
-    logging.getLogger("sentinel_assets.evaluation").info(
+    logging.getLogger("sentinel_assets.engine.evaluation").info(
         "alert %s evaluated: %s", "orders", "ALERT",
         extra={"alert": "orders", "run_id": "r-1", "outcome": "ALERT", "duration_ms": 12.5})
     (line,) = _lines(stream)
     record = json.loads(line)
     assert record["message"] == "alert orders evaluated: ALERT"
-    assert record["level"] == "INFO" and record["logger"] == "sentinel_assets.evaluation"
+    assert record["level"] == "INFO" and record["logger"] == "sentinel_assets.engine.evaluation"
     assert (record["alert"], record["run_id"], record["outcome"], record["duration_ms"]) == \
         ("orders", "r-1", "ALERT", 12.5)
     assert record["ts"].endswith("+00:00")

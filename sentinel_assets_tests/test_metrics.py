@@ -17,13 +17,13 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from sentinel_assets.factory import build_sentinel_defs
-from sentinel_assets.health import HealthInputs, run_healthcheck
-from sentinel_assets.history import alert_history
-from sentinel_assets.metrics import build_registry
-from sentinel_assets.metrics_server import make_app, make_exporter, serve_in_thread
-from sentinel_assets.resources import build_resources
-from sentinel_assets.state_store import get_state_store
+from sentinel_assets.observe.exporter import make_app, make_exporter, serve_in_thread
+from sentinel_assets.observe.health import HealthInputs, run_healthcheck
+from sentinel_assets.observe.history import alert_history
+from sentinel_assets.observe.metrics import build_registry
+from sentinel_assets.orchestration.factory import build_sentinel_defs
+from sentinel_assets.orchestration.resources import build_resources
+from sentinel_assets.state.store import get_state_store
 from sentinel_assets_tests.health_helpers import (
     evaluate_at,
     free_port,

@@ -17,10 +17,10 @@ from sentinel_assets.channels.email import EmailChannel
 from sentinel_assets.channels.slack import SlackChannel
 from sentinel_assets.channels.webhook import WebhookChannel
 from sentinel_assets.databases.sql import SqlDatabase
-from sentinel_assets.evaluation import evaluate_alert
-from sentinel_assets.factory import build_sentinel_defs
-from sentinel_assets.spec_loader import load_specs
-from sentinel_assets.state_store import StateStore
+from sentinel_assets.engine.evaluation import evaluate_alert
+from sentinel_assets.orchestration.factory import build_sentinel_defs
+from sentinel_assets.spec.loader import load_specs
+from sentinel_assets.state.store import StateStore
 from sentinel_assets_tests.notify_servers import (
     SLACK_TOKEN,
     SMTP_PASSWORD,

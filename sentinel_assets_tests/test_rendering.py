@@ -13,8 +13,8 @@ from sentinel_assets.channels.rendering import (
     render,
     text_table,
 )
-from sentinel_assets.lifecycle import NOTICE_KINDS
-from sentinel_assets.spec_loader import load_specs
+from sentinel_assets.names import NOTICE_KINDS
+from sentinel_assets.spec.loader import load_specs
 from sentinel_assets_tests.test_channel_email import notice_context
 
 

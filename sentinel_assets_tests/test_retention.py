@@ -9,10 +9,11 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from sentinel_assets.factory import build_sentinel_defs
-from sentinel_assets.resources import STATE_KEY, SentinelStateStore
-from sentinel_assets.retention import build_retention_defs, retention_days
-from sentinel_assets.state_store import StateStore, deliveries_table
+from sentinel_assets.names import STATE_KEY
+from sentinel_assets.orchestration.factory import build_sentinel_defs
+from sentinel_assets.orchestration.resources import SentinelStateStore
+from sentinel_assets.orchestration.retention import build_retention_defs, retention_days
+from sentinel_assets.state.store import StateStore, deliveries_table
 from sentinel_assets_tests.demo_project import make_demo
 
 pytestmark = pytest.mark.postgres

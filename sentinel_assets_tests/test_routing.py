@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from sentinel_assets.lifecycle import (
+from sentinel_assets.core.lifecycle import (
     ERROR_KIND,
     ERROR_RESOLVED,
     ESCALATION,
@@ -15,7 +15,7 @@ from sentinel_assets.lifecycle import (
     RESOLVED,
     Notice,
 )
-from sentinel_assets.routing import Route, Routing
+from sentinel_assets.core.routing import Route, Routing
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sentinel_assets.silences import Silence, active_silence, parse_matchers
+from sentinel_assets.core.silences import Silence, active_silence, parse_matchers
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 LATER = NOW + timedelta(hours=2)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sentinel_assets.routing import Route
-from sentinel_assets.spec_errors import SpecError
-from sentinel_assets.spec_loader import load_specs, load_specs_from_dict
+from sentinel_assets.core.routing import Route
+from sentinel_assets.spec.errors import SpecError
+from sentinel_assets.spec.loader import load_specs, load_specs_from_dict
 
 BASE = """\
 databases:

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sentinel_assets.lifecycle import AlertState, Notice
-from sentinel_assets.silences import Silence, parse_matchers
-from sentinel_assets.state_store import (
+from sentinel_assets.core.lifecycle import AlertState, Notice
+from sentinel_assets.core.silences import Silence, parse_matchers
+from sentinel_assets.state.store import (
     FAILED,
     PENDING,
     RETRY_WINDOW,

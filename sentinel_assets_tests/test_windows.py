@@ -16,10 +16,10 @@ import dagster as dg
 import pytest
 
 from sentinel_assets.databases.sql import SqlDatabase
-from sentinel_assets.factory import build_sentinel_defs
-from sentinel_assets.history import alert_history
-from sentinel_assets.spec_loader import load_specs
-from sentinel_assets.state_store import get_state_store
+from sentinel_assets.observe.history import alert_history
+from sentinel_assets.orchestration.factory import build_sentinel_defs
+from sentinel_assets.spec.loader import load_specs
+from sentinel_assets.state.store import get_state_store
 from sentinel_assets_tests.processes import background
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sentinel_assets.lifecycle import Notice
+from sentinel_assets.core.lifecycle import Notice
 
 
 @dataclass(frozen=True)

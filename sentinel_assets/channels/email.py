@@ -16,8 +16,8 @@ from pydantic import Field
 from sentinel_assets.channels.base import DeliveryResult, NoticeContext
 from sentinel_assets.channels.rendering import render, report_problems
 from sentinel_assets.channels.retry import GaveUp, RetryPolicy
-from sentinel_assets.env_vars import MissingEnvVar, expand
-from sentinel_assets.redaction import redact
+from sentinel_assets.core.redaction import redact
+from sentinel_assets.spec.env_vars import MissingEnvVar, expand
 
 SECURITY_MODES = ("starttls", "ssl", "none")
 

@@ -13,7 +13,7 @@ import dagster as dg
 from pydantic import Field
 
 from sentinel_assets.channels.base import DeliveryResult, NoticeContext
-from sentinel_assets.query_result import to_plain
+from sentinel_assets.core.query_result import to_plain
 
 DEFAULT_OUTBOX = ".sentinel/outbox.jsonl"
 

@@ -16,8 +16,8 @@ from sentinel_assets.channels.email import EmailChannel
 from sentinel_assets.channels.log import LogChannel
 from sentinel_assets.channels.slack import SlackChannel
 from sentinel_assets.channels.webhook import WebhookChannel
-from sentinel_assets.resources import secret_value
-from sentinel_assets.spec_models import (
+from sentinel_assets.orchestration.resources import secret_value
+from sentinel_assets.spec.models import (
     EmailChannelSpec,
     LogChannelSpec,
     SlackChannelSpec,

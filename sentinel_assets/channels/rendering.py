@@ -2,7 +2,7 @@
 
 A message has up to three parts: ``subject`` (one line: the email subject, the Slack header, the
 webhook ``summary``), ``body`` (the email text part, the Slack message, the webhook ``text``) and
-``html`` (the email HTML part). The defaults live in ``sentinel_assets/templates/``. A channel's
+``html`` (the email HTML part). The defaults live in ``sentinel_assets/channels/templates/``. A channel's
 ``templates:`` and an alert's ``templates:`` may override a part for every kind (``subject``) or
 for one kind (``resolved.subject``); the most specific wins, an alert's before its channel's.
 
@@ -25,18 +25,18 @@ import jinja2.meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from sentinel_assets.channels.base import NoticeContext
-from sentinel_assets.lifecycle import (
+from sentinel_assets.core.lifecycle import (
     ERROR_KIND,
     ERROR_RESOLVED,
     ESCALATION,
     FIRING,
-    NOTICE_KINDS,
     REPEAT,
     RESOLVED,
     Notice,
 )
-from sentinel_assets.query_result import to_plain
-from sentinel_assets.spec_errors import SpecError
+from sentinel_assets.core.query_result import to_plain
+from sentinel_assets.names import NOTICE_KINDS
+from sentinel_assets.spec.errors import SpecError
 
 PARTS = ("subject", "body", "html")
 # the parts each channel type renders; `log` writes JSON and uses no template
@@ -233,7 +233,7 @@ def _one_line(text: str) -> str:
 
 def _environment(html: bool) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
-        loader=jinja2.PackageLoader("sentinel_assets", "templates"),
+        loader=jinja2.PackageLoader("sentinel_assets.channels", "templates"),
         autoescape=html,
         undefined=jinja2.ChainableUndefined,
         trim_blocks=True,

@@ -21,9 +21,9 @@ from slack_sdk.webhook import WebhookClient
 from sentinel_assets.channels.base import DeliveryResult, NoticeContext
 from sentinel_assets.channels.rendering import Message, render, report_problems
 from sentinel_assets.channels.retry import AttemptCounter, RetryPolicy, retry_after_seconds
-from sentinel_assets.env_vars import MissingEnvVar, expand
-from sentinel_assets.lifecycle import ESCALATION, RESOLVED
-from sentinel_assets.redaction import RedactingFilter, redact, remember, url_origin
+from sentinel_assets.core.lifecycle import ESCALATION, RESOLVED
+from sentinel_assets.core.redaction import RedactingFilter, redact, remember, url_origin
+from sentinel_assets.spec.env_vars import MissingEnvVar, expand
 
 DEFAULT_API_ROOT = "https://slack.com/api/"
 SECTION_LIMIT = 3000  # characters of one Block Kit section

@@ -22,8 +22,8 @@ from urllib3.exceptions import (
 from sentinel_assets.channels.base import DeliveryResult, NoticeContext
 from sentinel_assets.channels.rendering import render, report_problems, template_variables
 from sentinel_assets.channels.retry import RetryPolicy, retry_after_seconds
-from sentinel_assets.env_vars import MissingEnvVar, expand
-from sentinel_assets.redaction import guard_library_loggers, redact, remember, url_origin
+from sentinel_assets.core.redaction import guard_library_loggers, redact, remember, url_origin
+from sentinel_assets.spec.env_vars import MissingEnvVar, expand
 
 SCHEMA = "sentinel.notice/v1"
 SIGNATURE_HEADER = "X-Sentinel-Signature"

@@ -27,12 +27,12 @@ from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_RETRY
 from pydantic import Field
 
+from sentinel_assets.core.query_result import QueryResult
 from sentinel_assets.databases.bigquery_params import query_parameters, to_bigquery_sql
 from sentinel_assets.databases.errors import QueryError, QueryTimeout
-from sentinel_assets.env_vars import expand
-from sentinel_assets.query_result import QueryResult
-from sentinel_assets.resources import secret_value
-from sentinel_assets.spec_models import DatabaseSpec
+from sentinel_assets.orchestration.resources import secret_value
+from sentinel_assets.spec.env_vars import expand
+from sentinel_assets.spec.models import DatabaseSpec
 
 SCHEME = "bigquery://"
 _SCOPES = ("https://www.googleapis.com/auth/bigquery",)

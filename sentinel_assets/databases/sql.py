@@ -16,9 +16,9 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import Field
 
+from sentinel_assets.core.query_result import QueryResult
 from sentinel_assets.databases.errors import QueryError, QueryTimeout
-from sentinel_assets.env_vars import expand
-from sentinel_assets.query_result import QueryResult
+from sentinel_assets.spec.env_vars import expand
 
 _engines: dict[str, sa.Engine] = {}
 _engines_lock = threading.Lock()

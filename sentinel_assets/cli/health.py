@@ -1,0 +1,106 @@
+"""``sentinel healthcheck`` and ``sentinel metrics serve``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from sentinel_assets.cli.format import echo_json, table
+from sentinel_assets.observe.exporter import DEFAULT_PORT
+from sentinel_assets.observe.logs import configure_logging
+
+if TYPE_CHECKING:  # health imports dagster; the CLI loads it only when a command needs it
+    from sentinel_assets.observe.health import HealthInputs, HealthReport
+
+
+SPECS_HELP = "Specs directory (default $SENTINEL_SPECS_DIR or ./alert_specs)."
+PREFIX_HELP = "The job_prefix the definitions were built with (schedule names carry it)."
+
+
+def cli_logging() -> None:
+    """Apply ``LOG_FORMAT``/``LOG_LEVEL`` to the command line, when either is set."""
+    try:
+        configure_logging(only_if_requested=True)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _instance() -> Any:
+    """The Dagster instance of ``$DAGSTER_HOME``, or None (then daemon checks are skipped)."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return None
+    import dagster as dg
+
+    return dg.DagsterInstance.get()
+
+
+def health_inputs(specs_dir: str | None, job_prefix: str = "") -> HealthInputs:
+    """What the CLI and the exporter check: the specs, their resources, ``$DAGSTER_HOME``."""
+    from sentinel_assets.observe.health import HealthInputs
+    from sentinel_assets.orchestration.resources import build_resources
+    from sentinel_assets.spec.loader import load_specs
+
+    config = load_specs(specs_dir)
+    return HealthInputs(config, build_resources(config), _instance(), job_prefix)
+
+
+def echo_report(report: HealthReport) -> None:
+    """The verdict, then one row per check."""
+    click.echo(report.summary())
+    rows = [(c.name, c.status, "-" if c.latency_ms is None else f"{c.latency_ms:.1f}", c.detail)
+            for c in report.checks]
+    click.echo(table(["check", "status", "ms", "detail"], rows))
+
+
+@click.command()
+@click.option("--specs", "specs_dir", type=click.Path(), help=SPECS_HELP)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text")
+@click.option("--job-prefix", default="", help=PREFIX_HELP)
+def healthcheck(specs_dir: str | None, output: str, job_prefix: str) -> None:
+    """Check databases, channels, state store, daemon, late alerts and specs.
+
+    Exits 0 healthy, 1 degraded, 2 unhealthy (fit for a Docker HEALTHCHECK).
+    """
+    from sentinel_assets.observe.health import run_healthcheck
+
+    report = run_healthcheck(health_inputs(specs_dir, job_prefix))
+    if output == "json":
+        echo_json(report.as_dict())
+    else:
+        echo_report(report)
+    sys.exit(report.exit_code)
+
+
+@click.group()
+def metrics() -> None:
+    """Prometheus metrics of sentinel."""
+
+
+@metrics.command()
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--specs", "specs_dir", type=click.Path(), help=SPECS_HELP)
+@click.option("--job-prefix", default="", help=PREFIX_HELP)
+def serve(port: int, host: str, specs_dir: str | None, job_prefix: str) -> None:
+    """Serve /metrics (Prometheus) and /health (the healthcheck as JSON) until stopped."""
+    from sentinel_assets.observe.exporter import make_app, make_exporter
+    from sentinel_assets.observe.health import run_healthcheck
+    from sentinel_assets.observe.metrics import build_registry
+    from sentinel_assets.state.store import get_state_store
+
+    configure_logging()  # the exporter always logs (access lines at DEBUG)
+    inputs = health_inputs(specs_dir, job_prefix)
+    registry = build_registry(inputs.config, inputs.instance, get_state_store, job_prefix)
+    app = make_app(registry, lambda: run_healthcheck(inputs))
+    server = make_exporter(app, host, port)
+    click.echo(f"sentinel exporter on http://{host}:{server.server_port}/metrics and /health "
+               f"({len(inputs.config.alerts)} alerts from {inputs.config.specs_dir})", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -1,0 +1,321 @@
+"""The ``sentinel`` command line (DESIGN.md §4)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime, timezone
+
+import click
+
+from sentinel_assets.cli.format import echo_json, table, when
+from sentinel_assets.cli.health import cli_logging, healthcheck, metrics
+from sentinel_assets.cli.notify import notify_test
+from sentinel_assets.core.durations import parse_duration
+from sentinel_assets.names import NOT_EVALUATED, STATUS_TAG, Status
+from sentinel_assets.spec.errors import SpecError
+from sentinel_assets.spec.loader import load_specs
+from sentinel_assets.spec.models import SentinelConfig
+
+SPECS_HELP = "Specs directory (default $SENTINEL_SPECS_DIR or ./alert_specs)."
+
+
+def _config(specs: str | None) -> SentinelConfig:
+    return load_specs(specs)
+
+
+def _store(state_url: str | None = None):
+    from sentinel_assets.state.store import get_state_store
+
+    return get_state_store(state_url)
+
+
+@click.group()
+@click.version_option(package_name="sentinel_assets")
+def main() -> None:
+    """SQL alerts compiled into Dagster: validate specs, inspect state and history, silence."""
+    cli_logging()  # LOG_FORMAT / LOG_LEVEL, when set
+
+
+# -- validate -------------------------------------------------------------------------------------
+@main.command()
+@click.argument("specs_dir", required=False, type=click.Path())
+@click.option("--output", type=click.Choice(["text", "json"]), default="text")
+@click.option("--dry-run", is_flag=True,
+              help="Also dry-run each BigQuery alert: bytes processed and estimated cost.")
+@click.option("--price-per-tib", type=click.FloatRange(min=0), default=6.25, show_default=True,
+              help="USD per TiB processed, for the --dry-run cost estimate.")
+def validate(specs_dir: str | None, output: str, dry_run: bool, price_per_tib: float) -> None:
+    """Check every spec file; list every error and exit 1, or print a summary and exit 0."""
+    from sentinel_assets.cli.dry_run import dry_run_alerts, dry_run_table
+
+    config = _config(specs_dir)
+    errors = [e for e in config.errors if not e.warning]
+    estimates = dry_run_alerts(config, price_per_tib) if dry_run else []
+    errors += [d.error for d in estimates if d.error]
+    warnings = [e for e in config.errors if e.warning] + _secret_warnings(config)
+    summary = {
+        "specs_dir": config.specs_dir,
+        "alerts": len(config.alerts),
+        "enabled": sum(a.enabled for a in config.alerts),
+        "databases": len(config.databases),
+        "channels": len(config.channels),
+        "schedules": len(config.alerts),
+        "errors": [e.as_dict() for e in errors],
+        "warnings": [w.as_dict() for w in warnings],
+    }
+    if dry_run:
+        summary["dry_run"] = [d.as_dict() for d in estimates]
+    if output == "json":
+        echo_json(summary)
+    else:
+        if dry_run:
+            click.echo(dry_run_table(estimates, price_per_tib))
+        for w in warnings:
+            click.echo(f"warning: {w}", err=True)
+        if errors:
+            click.echo(f"{len(errors)} error(s) in {config.specs_dir}:", err=True)
+            for e in errors:
+                click.echo(f"  {e}", err=True)
+        else:
+            click.echo(
+                f"OK: {summary['alerts']} alerts ({summary['enabled']} enabled), "
+                f"{summary['databases']} databases, {summary['channels']} channels, "
+                f"{summary['schedules']} schedules in {config.specs_dir}"
+            )
+            rows = [(a.name, a.schedule, a.timezone, a.database,
+                     ",".join(a.channel_names) or "-", "yes" if a.enabled else "no")
+                    for a in config.alerts]
+            if rows:
+                click.echo(table(["alert", "schedule", "timezone", "database", "channels",
+                                  "enabled"], rows))
+    sys.exit(1 if errors else 0)
+
+
+def _secret_warnings(config: SentinelConfig) -> list[SpecError]:
+    """Secrets written literally into specs, and ${VAR}s of secrets that are unset here."""
+    import sqlalchemy as sa
+
+    from sentinel_assets.spec.env_vars import MissingEnvVar, expand
+    from sentinel_assets.spec.models import SECRET_KEYS
+
+    found = []
+    for name, db in config.databases.items():
+        if "${" not in db.url and not db.is_bigquery:
+            try:
+                if sa.make_url(db.url).password:
+                    found.append(SpecError(config.specs_dir or "", "the url holds a literal "
+                                           "password; write it as ${VAR} so it reaches Dagster as "
+                                           "an EnvVar", section=f"database '{name}'",
+                                           field="url", warning=True))
+            except Exception:  # noqa: BLE001 - not a URL SQLAlchemy parses; nothing to say
+                pass
+    for kind, items in (("database", config.databases), ("channel", config.channels)):
+        for name, spec in items.items():
+            for key in SECRET_KEYS:
+                value = getattr(spec, key, None)
+                if not isinstance(value, str) or "${" not in value:
+                    continue
+                try:
+                    expand(value)
+                except MissingEnvVar as exc:
+                    found.append(SpecError(config.specs_dir or "", f"{exc}; it must be set "
+                                           "where runs execute", section=f"{kind} '{name}'",
+                                           field=key, warning=True))
+    return found
+
+
+# -- status ---------------------------------------------------------------------------------------
+@main.command()
+@click.option("--specs", "specs_dir", type=click.Path(), help=SPECS_HELP)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text")
+def status(specs_dir: str | None, output: str) -> None:
+    """Every alert with its state, silence, last value and last evaluation."""
+    from sentinel_assets.core.silences import active_silence
+
+    config = _config(specs_dir)
+    store = _store()
+    states = store.all_states()
+    silences = store.silences()
+    now = datetime.now(timezone.utc)
+    rows = []
+    for alert in config.alerts:
+        state = states.get(alert.name)
+        silence = active_silence(alert.name, alert.tags, silences, now)
+        rows.append({
+            "alert": alert.name,
+            "state": state.status if state else "NEW",
+            "since": state.status_since if state else None,
+            "silenced_until": silence.until if silence else None,
+            "silence_reason": silence.reason if silence else None,
+            "last_value": state.last_value if state else None,
+            "last_evaluated_at": state.last_evaluated_at if state else None,
+            "last_message": state.last_message if state else None,
+            "enabled": alert.enabled,
+            "schedule": alert.schedule,
+        })
+    if output == "json":
+        echo_json(rows)
+        return
+    click.echo(table(
+        ["alert", "state", "silenced until", "last value", "last evaluation", "schedule"],
+        [(r["alert"] + ("" if r["enabled"] else " (disabled)"), r["state"],
+          when(r["silenced_until"]) if r["silenced_until"] else "-",
+          "-" if r["last_value"] is None else r["last_value"], when(r["last_evaluated_at"]),
+          r["schedule"]) for r in rows],
+    ))
+    if config.errors:
+        click.echo(f"\n{len(config.errors)} spec error(s); run `sentinel validate`.", err=True)
+
+
+# -- history --------------------------------------------------------------------------------------
+@main.command()
+@click.argument("alert")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--output", type=click.Choice(["text", "json"]), default="text")
+def history(alert: str, limit: int, output: str) -> None:
+    """Each evaluation of ALERT recorded in the Dagster instance, newest first."""
+    from sentinel_assets.observe.history import alert_history
+
+    instance = _instance()
+    entries = alert_history(instance, alert, limit)
+    if output == "json":
+        echo_json([e.as_dict() for e in entries])
+        return
+    if not entries:
+        click.echo(f"no evaluations of {alert!r} recorded in {instance.root_directory}")
+        return
+    has_window = any(e.window for e in entries)
+    headers = ["evaluated at", "status", "value", "run status"]
+    headers += ["window"] if has_window else []
+    headers += ["run id"]
+    rows = []
+    for e in entries:
+        row = [when(e.evaluated_at), e.status, e.value or "-", e.run_status]
+        row += [e.window or "-"] if has_window else []
+        rows.append(row + [e.run_id])
+    click.echo(table(headers, rows))
+
+
+def _instance():
+    import dagster as dg
+
+    if not os.environ.get("DAGSTER_HOME"):
+        raise click.ClickException(
+            "DAGSTER_HOME is not set: history lives in the Dagster instance; set DAGSTER_HOME to "
+            "the instance directory (the demo uses .dagster_home)"
+        )
+    return dg.DagsterInstance.get()
+
+
+# -- silences -------------------------------------------------------------------------------------
+@main.command()
+@click.argument("alert", required=False)
+@click.option("--match", "matchers", multiple=True, help="Tag matcher key=value (repeatable).")
+@click.option("--for", "duration", required=True, help="How long, e.g. 30m, 2h, 1d.")
+@click.option("--reason", required=True, help="Why; shown with the silence.")
+@click.option("--specs", "specs_dir", type=click.Path(), help=SPECS_HELP)
+def silence(alert, matchers, duration, reason, specs_dir) -> None:
+    """Hold back the notices of ALERT, or of every alert whose tags match, until it expires."""
+    from sentinel_assets.core.silences import Silence, parse_matchers
+
+    if bool(alert) == bool(matchers):
+        raise click.UsageError("give either ALERT or --match key=value, not both")
+    try:
+        delta = parse_duration(duration)
+        pairs = parse_matchers(matchers) if matchers else ()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if delta.total_seconds() <= 0:
+        raise click.BadParameter("--for must be a positive duration")
+    config = _config(specs_dir)
+    if alert:
+        known = {a.name for a in config.alerts}
+        if alert not in known:
+            raise click.ClickException(f"no alert named {alert!r} in {config.specs_dir}")
+        targets = [alert]
+    else:
+        targets = [a.name for a in config.alerts if all(a.tags.get(k) == v for k, v in pairs)]
+    now = datetime.now(timezone.utc)
+    created = _store().add_silence(Silence(
+        id=None, until=now + delta, reason=reason, alert=alert, matchers=pairs, created_at=now,
+        created_by=os.environ.get("USER"),
+    ))
+    click.echo(f"silence {created.id}: {created.describe()}")
+    click.echo(f"covers {len(targets)} alert(s): {', '.join(targets) or 'none right now'}")
+
+
+@main.command()
+@click.argument("alert", required=False)
+@click.option("--match", "matchers", multiple=True, help="Tag matcher key=value (repeatable).")
+@click.option("--id", "silence_id", type=int, help="Remove one silence by id.")
+def unsilence(alert, matchers, silence_id) -> None:
+    """Remove the silences of ALERT, of a tag matcher, or one by --id."""
+    from sentinel_assets.core.silences import parse_matchers
+
+    if sum(bool(x) for x in (alert, matchers, silence_id)) != 1:
+        raise click.UsageError("give exactly one of ALERT, --match key=value or --id N")
+    try:
+        pairs = parse_matchers(matchers) if matchers else ()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    removed = _store().remove_silences(alert=alert, matchers=pairs, silence_id=silence_id)
+    click.echo(f"removed {removed} silence(s)")
+    if not removed:
+        sys.exit(1)
+
+
+_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+# -- run ------------------------------------------------------------------------------------------
+@main.command()
+@click.argument("alerts", nargs=-1)
+@click.option("--specs", "specs_dir", type=click.Path(), help=SPECS_HELP)
+def run(alerts, specs_dir) -> None:
+    """Run alerts now through Dagster (all enabled ones without ALERTS), recorded in DAGSTER_HOME."""
+    from sentinel_assets.orchestration.factory import build_sentinel_defs
+
+    config = _config(specs_dir)
+    if config.errors:
+        # build_sentinel_defs logs each of them; the valid alerts still run
+        click.echo(f"{len(config.errors)} spec error(s) (run `sentinel validate`); running the "
+                   "valid alerts", err=True)
+    chosen = [a for a in config.alerts if (a.name in alerts if alerts else a.enabled)]
+    unknown = set(alerts) - {a.name for a in config.alerts}
+    if unknown:
+        raise click.ClickException(f"unknown alert(s): {', '.join(sorted(unknown))}")
+    defs = build_sentinel_defs(config)
+    instance = _instance()
+    store = _store()
+    failed = 0
+    for alert in chosen:
+        partition = None
+        if alert.window:
+            from sentinel_assets.orchestration.windows import last_complete_window_key
+
+            partition = last_complete_window_key(alert, datetime.now(timezone.utc))
+        result = defs.resolve_job_def(alert.name).execute_in_process(
+            instance=instance, raise_on_error=False, run_config=_QUIET, partition_key=partition
+        )
+        run = instance.get_run_by_id(result.run_id)
+        state = store.load(alert.name)
+        status = run.tags.get(STATUS_TAG, NOT_EVALUATED)
+        failed += status in (Status.ERROR, NOT_EVALUATED)
+        click.echo(f"{alert.name}: {status} -> state {state.status} ({state.last_message}) "
+                   f"[run {result.run_id[:8]}]")
+        sent = [d for d in store.deliveries(alert.name) if d.run_id == result.run_id]
+        for d in reversed(sent):
+            click.echo(f"    notice {d.kind} -> {d.channel}: {d.status}")
+        if not sent:
+            click.echo("    no notice")
+    sys.exit(1 if failed else 0)
+
+
+main.add_command(notify_test)
+main.add_command(healthcheck)
+main.add_command(metrics)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Every stable name of sentinel in one place: status words, states, notice kinds, run tags,
+resource keys and definition names.
+
+Users, dashboards and tests rely on these strings (``docs/design.md``, "Stable names"); every
+other module looks them up here instead of spelling them. The word enums are ``str`` subclasses,
+so ``Status.OK == "OK"`` and a value read back from a run tag or the state store compares equal
+to its member.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class _Word(str, Enum):
+    """A ``str`` enum whose ``str()`` and f-string form are its value."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+class Status(_Word):
+    """The outcome of one evaluation."""
+
+    OK = "OK"
+    ALERT = "ALERT"
+    ERROR = "ERROR"
+    NO_DATA = "NO_DATA"
+    #: the run ended before the alert was judged (a crash, a cancel); never a judged outcome
+    NOT_EVALUATED = "NOT_EVALUATED"
+
+
+NOT_EVALUATED = Status.NOT_EVALUATED.value
+#: the outcomes a judge can return
+JUDGED_STATUSES = (Status.OK, Status.ALERT, Status.ERROR, Status.NO_DATA)
+
+
+class State(_Word):
+    """Where an alert stands in its lifecycle."""
+
+    OK = "OK"
+    PENDING = "PENDING"
+    FIRING = "FIRING"
+    ERROR = "ERROR"
+
+
+class NoticeKind(_Word):
+    """Why a notice is sent."""
+
+    FIRING = "firing"
+    REPEAT = "repeat"
+    RESOLVED = "resolved"
+    ESCALATION = "escalation"
+    ERROR = "error"
+    ERROR_RESOLVED = "error_resolved"
+
+
+NOTICE_KINDS = tuple(k.value for k in NoticeKind)
+
+
+class ProbeResult(_Word):
+    """The result of one healthcheck probe."""
+
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+class Health(_Word):
+    """The healthcheck's verdict."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
+
+
+# --- run tags ---------------------------------------------------------------------------------
+TAG_PREFIX = "sentinel/"
+ALERT_TAG = "sentinel/alert"
+STATUS_TAG = "sentinel/status"
+DATABASE_TAG = "sentinel/database"
+VALUE_TAG = "sentinel/value"
+WINDOW_TAG = "sentinel/window"
+BATCH_TAG = "sentinel/batch"
+MEMBER_TAG_PREFIX = "sentinel/batch/"
+HEALTH_TAG = "sentinel/health"
+RETENTION_TAG = "sentinel/retention"
+PARTITION_TAG = "dagster/partition"
+BACKFILL_TAG = "dagster/backfill"
+
+
+def member_tag(alert: str) -> str:
+    """The run tag that records one alert's status in a run that evaluated several."""
+    return f"{MEMBER_TAG_PREFIX}{alert}"
+
+
+# --- resource keys (namespaced so that Definitions.merge with a host project cannot collide) --
+STATE_KEY = "sentinel_state"
+
+
+def db_key(database: str) -> str:
+    """The resource key of a database."""
+    return f"sentinel_db_{database}"
+
+
+def channel_key(channel: str) -> str:
+    """The resource key of a channel."""
+    return f"sentinel_channel_{channel}"
+
+
+# --- definition names -------------------------------------------------------------------------
+HEALTH_JOB = "sentinel_healthcheck"
+RETENTION_JOB = "sentinel_retention"
+SPEC_ERRORS_SENSOR = "sentinel_spec_errors"
+RUN_FAILURE_SENSOR = "sentinel_run_failures"
+LIVENESS_SENSOR = "sentinel_liveness"
+#: job names a user's alert may not take (with any ``job_prefix``)
+RESERVED_NAMES = (HEALTH_JOB, RETENTION_JOB)
+
+
+def schedule_name(job_name: str) -> str:
+    """``<job>_schedule``: the schedule of a job."""
+    return f"{job_name}_schedule"

@@ -1,0 +1,465 @@
+"""Load every ``*.yaml``/``*.yml`` under a specs directory into a ``SentinelConfig``.
+
+Nothing is lost and one broken alert never stops the others: every problem becomes a
+``SpecError`` naming file, alert, field and line, and everything valid is kept.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from sentinel_assets.channels.rendering import template_errors
+from sentinel_assets.spec.env_vars import MissingEnvVar, expand
+from sentinel_assets.spec.errors import SpecError, did_you_mean, validation_problems
+from sentinel_assets.spec.models import (
+    CHANNEL_TYPES,
+    RESOURCE_NAME,
+    SECRET_KEYS,
+    AlertSpec,
+    ChannelSpec,
+    DatabaseSpec,
+    DefaultsSpec,
+    EmailChannelSpec,
+    LogChannelSpec,
+    SentinelConfig,
+    SlackChannelSpec,
+    WebhookChannelSpec,
+)
+from sentinel_assets.spec.yaml_lines import LineDict, load_yaml
+
+SECTIONS = ("databases", "channels", "defaults", "alerts")
+DEFAULT_SPECS_DIR = "alert_specs"
+_CHANNEL_MODELS = {
+    "log": LogChannelSpec,
+    "slack": SlackChannelSpec,
+    "email": EmailChannelSpec,
+    "webhook": WebhookChannelSpec,
+}
+_channel_adapter: TypeAdapter = TypeAdapter(ChannelSpec)
+# defaults an alert inherits when it does not set the key itself
+_INHERITED = ("database", "timezone", "schedule", "owner", "send_resolved", "repeat_interval",
+              "timeout", "no_data", "batch")
+
+
+def specs_dir_from_env() -> Path:
+    """``$SENTINEL_SPECS_DIR`` or ``./alert_specs``."""
+    return Path(os.environ.get("SENTINEL_SPECS_DIR") or DEFAULT_SPECS_DIR)
+
+
+def load_specs(specs_dir: str | os.PathLike | None = None) -> SentinelConfig:
+    """Read a specs directory. Invalid parts are left out and listed in ``config.errors``."""
+    root = Path(specs_dir) if specs_dir is not None else specs_dir_from_env()
+    loader = _Loader(root)
+    if not root.is_dir():
+        loader.error(str(root), f"specs directory {str(root)!r} does not exist")
+        return SentinelConfig(errors=loader.errors, specs_dir=str(root))
+    files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    if not files:
+        loader.error(str(root), "no *.yaml or *.yml files found", warning=True)
+    docs = [(str(p), loader.read(p)) for p in files]
+    return loader.build([(f, d) for f, d in docs if d is not None])
+
+
+def load_specs_from_dict(data: dict, source: str = "<inline>") -> SentinelConfig:
+    """Build a config from one already-parsed document (used by the Dagster Component)."""
+    loader = _Loader(Path("."))
+    return loader.build([(source, _as_line_dicts(data))])
+
+
+def _as_line_dicts(value: Any) -> Any:
+    """Plain dicts (from Python or a component's YAML) as LineDicts without line numbers."""
+    if isinstance(value, dict) and not isinstance(value, LineDict):
+        return LineDict({k: _as_line_dicts(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_as_line_dicts(v) for v in value]
+    return value
+
+
+class _Loader:
+    def __init__(self, root: Path):
+        self.root = root
+        self.errors: list[SpecError] = []
+
+    def error(self, file: str, message: str, **where: Any) -> None:
+        self.errors.append(SpecError(file=file, message=message, **where))
+
+    # -- reading ----------------------------------------------------------------------------
+    def read(self, path: Path) -> LineDict | None:
+        name = str(path)
+        try:
+            doc = load_yaml(path.read_text(encoding="utf-8"), duplicates="record")
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            problem = getattr(exc, "problem", None) or str(exc)
+            self.error(name, f"invalid YAML: {problem}; the file was not loaded",
+                       line=mark.line + 1 if mark else None)
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            self.error(name, f"cannot read the file: {exc}")
+            return None
+        if doc is None:
+            return LineDict()
+        if not isinstance(doc, dict):
+            self.error(name, "expected a mapping with databases, channels, defaults and alerts "
+                       f"at the top level, got {type(doc).__name__}", line=1)
+            return None
+        if doc.duplicates:
+            for key, first, line in doc.duplicates:
+                self.error(name, f"duplicate key {key!r} (first at line {first}); the file was "
+                           "not loaded", line=line, field=str(key))
+            return None
+        for key in doc:
+            if key not in SECTIONS:
+                self.error(name, f"unknown top-level key {key!r}"
+                           + _then(did_you_mean(key, list(SECTIONS)),
+                                   "expected databases, channels, defaults or alerts"),
+                           line=doc.line_of(key), field=str(key))
+        return doc
+
+    # -- building ---------------------------------------------------------------------------
+    def build(self, docs: list[tuple[str, LineDict]]) -> SentinelConfig:
+        databases, broken_dbs = self._named_section(docs, "databases", "database", self._database)
+        channels, broken_chs = self._named_section(docs, "channels", "channel", self._channel)
+        defaults = self._defaults(docs, set(databases) | broken_dbs, set(channels) | broken_chs)
+        alerts: list[AlertSpec] = []
+        seen: dict[str, AlertSpec] = {}
+        for file, doc in docs:
+            raw_alerts = doc.get("alerts") or []
+            if not isinstance(raw_alerts, list):
+                self.error(file, "alerts must be a list of alerts (each starting with '- name:')",
+                           line=doc.line_of("alerts"), field="alerts")
+                continue
+            for raw in raw_alerts:
+                alert = self._alert(file, raw, defaults, databases, broken_dbs, channels,
+                                    broken_chs)
+                if alert is None:
+                    continue
+                if alert.name in seen:
+                    first = seen[alert.name]
+                    self.error(file, f"alert name {alert.name!r} is already used at "
+                               f"{first.source_file}:{first.source_line}; names must be unique "
+                               "across all files", line=alert.source_line, alert=alert.name,
+                               field="name")
+                    continue
+                seen[alert.name] = alert
+                alerts.append(alert)
+        config = SentinelConfig(
+            databases=databases,
+            channels=channels,
+            defaults=defaults,
+            alerts=alerts,
+            errors=self.errors,
+            specs_dir=str(self.root),
+        )
+        config.errors.extend(template_errors(config))  # a template error is a spec error
+        return config
+
+    def _named_section(self, docs, section: str, label: str, build) -> tuple[dict, set]:
+        valid: dict[str, Any] = {}
+        origin: dict[str, tuple[str, int | None]] = {}
+        broken: set[str] = set()
+        for file, doc in docs:
+            entries = doc.get(section)
+            if entries is None:
+                continue
+            if not isinstance(entries, dict):
+                self.error(file, f"{section} must be a mapping of name to settings",
+                           line=doc.line_of(section), field=section)
+                continue
+            twice = {key: (first, ln) for key, first, ln in getattr(entries, "duplicates", [])}
+            for name, raw in entries.items():
+                line = entries.line_of(name)
+                where = {"section": f"{label} '{name}'", "line": line}
+                if name in twice:
+                    first, again = twice[name]
+                    self.error(file, f"{label} {name!r} is defined twice in this file (lines "
+                               f"{first} and {again})", **{**where, "line": again})
+                    broken.add(name)
+                    origin[name] = (file, line)
+                    continue
+                if not isinstance(name, str) or not RESOURCE_NAME.match(name):
+                    self.error(file, f"invalid {label} name {name!r}; expected letters, digits and "
+                               "underscores, starting with a letter", **where)
+                    continue
+                if name in origin:
+                    ofile, oline = origin[name]
+                    self.error(file, f"{label} {name!r} is already defined at {ofile}:{oline}",
+                               **where)
+                    continue
+                origin[name] = (file, line)
+                spec = build(file, name, raw, line)
+                if spec is None:
+                    broken.add(name)
+                else:
+                    valid[name] = spec
+        return valid, broken
+
+    def _database(self, file: str, name: str, raw: Any, line: int | None):
+        where = {"section": f"database '{name}'"}
+        if isinstance(raw, str):
+            raw = {"url": raw}
+        twice = self._report_duplicates(file, raw, where)
+        data = self._substitute(file, raw, where, line)
+        if data is None:
+            return None
+        spec = self._validate(DatabaseSpec, data, file, raw, where, line=line)
+        if twice:
+            return None
+        if spec is not None:
+            spec._name = name
+        return spec
+
+    def _channel(self, file: str, name: str, raw: Any, line: int | None):
+        where = {"section": f"channel '{name}'"}
+        if not isinstance(raw, dict) or raw.get("type") not in CHANNEL_TYPES:
+            got = raw.get("type") if isinstance(raw, dict) else raw
+            hint = did_you_mean(got, list(CHANNEL_TYPES)) if isinstance(got, str) else ""
+            self.error(file, f"type must be one of {', '.join(CHANNEL_TYPES)}, got {got!r}{hint}",
+                       line=raw.line_of("type") if isinstance(raw, LineDict) else line,
+                       field="type", **where)
+            return None
+        twice = self._report_duplicates(file, raw, where)
+        data = self._substitute(file, raw, where, line)
+        if data is None:
+            return None
+        spec = self._validate(_CHANNEL_MODELS[raw["type"]], data, file, raw, where, line=line)
+        if twice:
+            return None
+        if spec is not None:
+            spec._name, spec._file, spec._line = name, file, line
+        return spec
+
+    def _defaults(self, docs, db_names: set, channel_names: set) -> DefaultsSpec:
+        merged: dict[str, Any] = {}
+        origin: dict[str, tuple[str, int | None]] = {}
+        raw_doc: LineDict = LineDict()
+        for file, doc in docs:
+            raw = doc.get("defaults")
+            if raw is None:
+                continue
+            if not isinstance(raw, dict):
+                self.error(file, "defaults must be a mapping", line=doc.line_of("defaults"),
+                           section="defaults")
+                continue
+            self._report_duplicates(file, raw, {"section": "defaults"})
+            raw = self._substitute(file, raw, {"section": "defaults"}, raw.line, partial=True)
+            for key, value in raw.items():
+                if key in merged and merged[key] != value:
+                    ofile, oline = origin[key]
+                    self.error(file, f"defaults.{key} is already set to {merged[key]!r} at "
+                               f"{ofile}:{oline}; set it in one file only",
+                               line=raw.line_of(key), section="defaults", field=str(key))
+                    continue
+                merged[key] = value
+                origin[key] = (file, raw.line_of(key))
+                raw_doc.key_lines[key] = raw.line_of(key)
+            raw_doc.line = raw.line
+        raw_doc.update(merged)
+        self.defaults_origin = origin
+        file = next(iter({f for f, _ in origin.values()}), "<defaults>")
+        # each key on its own, so one bad default does not take the others away from every alert
+        valid = {}
+        for key, value in raw_doc.items():
+            one = LineDict({key: value})
+            one.key_lines, one.line = raw_doc.key_lines, raw_doc.line
+            if self._validate(DefaultsSpec, one, origin[key][0], one, {"section": "defaults"}):
+                valid[key] = value
+        spec = DefaultsSpec.model_validate(valid)
+        if spec.database and spec.database not in db_names:
+            self.error(origin["database"][0], f"unknown database {spec.database!r}"
+                       + _then(did_you_mean(spec.database, sorted(db_names)),
+                               f"defined: {', '.join(sorted(db_names)) or 'none'}"),
+                       line=origin["database"][1], section="defaults", field="database")
+        return spec
+
+    def _alert(self, file, raw, defaults: DefaultsSpec, databases, broken_dbs, channels,
+               broken_chs) -> AlertSpec | None:
+        if not isinstance(raw, dict):
+            self.error(file, f"each alert must be a mapping starting with 'name:', got {raw!r}")
+            return None
+        name = raw.get("name") if isinstance(raw.get("name"), str) else None
+        line = raw.line if isinstance(raw, LineDict) else None
+        where = {"alert": name or "<unnamed>"}
+        twice = self._report_duplicates(file, raw, where)
+        data = self._substitute(file, raw, where, line, keep_secrets=False)
+        if data is None:
+            return None
+        merged = dict(data)
+        inherited: set[str] = set()
+        for key in _INHERITED:
+            value = getattr(defaults, key)
+            if key not in merged and value is not None:
+                merged[key] = value
+                inherited.add(key)
+        if "notify" not in merged and defaults.notify:
+            merged["notify"] = [e if isinstance(e, str) else e.model_dump(exclude_none=True)
+                                for e in defaults.notify]
+            inherited.add("notify")
+        if defaults.tags:
+            merged["tags"] = {**defaults.tags, **(merged.get("tags") or {})}
+        alert = self._validate(AlertSpec, merged, file, raw, where, line=line)
+        # references are checked on the raw values too, so a broken alert reports all its errors
+        refs_ok = self._check_references(file, raw, line, where["alert"], merged, inherited,
+                                         databases, broken_dbs, channels, broken_chs)
+        if alert is None or not refs_ok or twice:
+            return None
+        alert._file, alert._line = file, line
+        if alert.escalate and alert.escalate.after > 1 and alert.repeat_interval is None:
+            self.error(file, f"escalate.after is {alert.escalate.after}, but without "
+                       "repeat_interval only one notice (firing) is sent per episode, so the "
+                       "escalation never happens; set repeat_interval or escalate.after: 1",
+                       alert=alert.name, field="escalate.after",
+                       line=_line_at(raw, ["escalate", "after"]), warning=True)
+        return alert
+
+    def _check_references(self, file, raw, line, alert, merged, inherited, databases, broken_dbs,
+                          channels, broken_chs) -> bool:
+        ok = True
+        database = merged.get("database")
+        if isinstance(database, str) and database not in databases:
+            why = ("is invalid (see its error)" if database in broken_dbs
+                   else _not_defined(database, databases))
+            self.error(file, f"database {database!r}{self._from_defaults('database', inherited)} "
+                       f"{why}", alert=alert, field="database",
+                       line=_line(raw, "database", line))
+            ok = False
+        for field, channel in _channel_refs(merged):
+            if channel in channels:
+                continue
+            why = ("is invalid (see its error)" if channel in broken_chs
+                   else _not_defined(channel, channels))
+            self.error(file, f"channel {channel!r}{self._from_defaults(field, inherited)} {why}",
+                       alert=alert, field=field, line=_line(raw, field.split(".")[0], line))
+            ok = False
+        return ok
+
+    def _from_defaults(self, field: str, inherited: set[str]) -> str:
+        if field not in inherited:
+            return ""
+        file, line = getattr(self, "defaults_origin", {}).get(field, (None, None))
+        where = f" at {file}:{line}" if file and line else (f" in {file}" if file else "")
+        return f" (from defaults.{field}{where})"
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _substitute(self, file, raw, where, line, keep_secrets: bool = True,
+                    partial: bool = False):
+        """Expand ${VAR} everywhere but in secret fields; report every unset variable.
+
+        Returns None when a variable is missing, or with ``partial`` the mapping without the
+        top-level keys that hold a missing variable.
+        """
+        problems: list[tuple[str, str, int | None]] = []
+
+        def walk(value, path: tuple, key, ln):
+            if isinstance(value, dict):
+                return type(value)({
+                    k: walk(v, path + (k,), k, _line(value, k, ln)) for k, v in value.items()
+                })
+            if isinstance(value, list):
+                # items of a list under a secret key (or under headers) are secret too
+                return [walk(v, path + (i,), key, getattr(v, "line", ln))
+                        for i, v in enumerate(value)]
+            if isinstance(value, str) and "${" in value:
+                is_secret = keep_secrets and (key in SECRET_KEYS or "headers" in path)
+                if is_secret:
+                    return value
+                try:
+                    return expand(value)
+                except MissingEnvVar as exc:
+                    problems.append((".".join(map(str, path)), str(exc), ln))
+            return value
+
+        result = walk(raw, (), None, line)
+        if isinstance(result, LineDict) and isinstance(raw, LineDict):
+            result.key_lines, result.line = raw.key_lines, raw.line
+        for field, message, ln in problems:
+            self.error(file, message, field=field, line=ln, **where)
+        if problems and partial and isinstance(result, dict):
+            for field, _, _ in problems:
+                result.pop(field.split(".")[0], None)
+            return result
+        return None if problems else result
+
+    def _report_duplicates(self, file, raw, where) -> bool:
+        """Report keys written twice anywhere inside ``raw``; True when there were any."""
+        found = list(_duplicates(raw, ()))
+        for path, key, first, line in found:
+            field = ".".join(map(str, path + (key,)))
+            self.error(file, f"duplicate key {key!r} (first at line {first}); write each key "
+                       "once", field=field, line=line, **where)
+        return bool(found)
+
+    def _validate(self, model: type[BaseModel], data, file, raw, where, line=None):
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            problems = validation_problems(model, exc, data, inherited=_INHERITED)
+            located = [(_line_at(raw, list(p.loc)) or line, p) for p in problems]
+            for at, problem in sorted(located, key=lambda lp: lp[0] or 0):
+                self.error(file, problem.message, line=at,
+                           field=".".join(str(p) for p in problem.loc) or None, **where)
+            return None
+
+
+def _then(hint: str, rest: str) -> str:
+    """Join a did-you-mean hint (``"; did you mean 'x'?"``) and a further sentence."""
+    return f"{hint} {rest}" if hint else f"; {rest}"
+
+
+def _not_defined(name: str, known) -> str:
+    names = sorted(known)
+    return "is not defined" + _then(did_you_mean(name, names),
+                                    f"defined: {', '.join(names) or 'none'}")
+
+
+def _channel_refs(merged: dict) -> list[tuple[str, str]]:
+    """``(field, channel)`` for every channel name an alert's raw values refer to."""
+    refs = []
+    notify = merged.get("notify")
+    for entry in notify if isinstance(notify, list) else [notify]:
+        channel = entry.get("channel") if isinstance(entry, dict) else entry
+        if isinstance(channel, str):
+            refs.append(("notify", channel))
+    if isinstance(merged.get("owner"), str):
+        refs.append(("owner", merged["owner"]))
+    escalate = merged.get("escalate")
+    targets = escalate.get("notify") if isinstance(escalate, dict) else None
+    for channel in targets if isinstance(targets, list) else [targets]:
+        if isinstance(channel, str):
+            refs.append(("escalate.notify", channel))
+    return list(dict.fromkeys(refs))
+
+
+def _duplicates(value: Any, path: tuple):
+    if isinstance(value, LineDict):
+        for key, first, line in value.duplicates:
+            yield path, key, first, line
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _duplicates(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _duplicates(item, path + (index,))
+
+
+def _line_at(raw: Any, loc: Iterable) -> int | None:
+    node, line = raw, getattr(raw, "line", None)
+    for part in loc:
+        if isinstance(node, LineDict):
+            line = node.line_of(part) or line
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            line = getattr(node, "line", line)
+        else:
+            break
+    return line
+
+
+def _line(raw: Any, key: str, default: int | None) -> int | None:
+    return raw.line_of(key) if isinstance(raw, LineDict) and key in raw else default

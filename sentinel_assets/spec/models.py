@@ -1,0 +1,457 @@
+"""The YAML contract as pydantic models (DESIGN.md §2).
+
+Secret fields (database URLs, tokens, passwords, webhook URLs and secrets, header values) keep
+their ``${VAR}`` references unexpanded: they are resolved where they are used, and reach Dagster
+as ``dg.EnvVar`` (see ``sentinel_assets.orchestration.resources``), so no secret is baked into a config.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dagster._utils.schedules import is_valid_cron_string
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from sentinel_assets.core.durations import parse_duration
+from sentinel_assets.core.judging import CONDITION_OPS, Condition, JudgeRules
+from sentinel_assets.core.lifecycle import Policy
+from sentinel_assets.core.routing import Route, Routing
+from sentinel_assets.names import NOTICE_KINDS
+from sentinel_assets.spec.env_vars import MissingEnvVar, expand
+
+ALERT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+RESOURCE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+WINDOWS = ("hourly", "daily", "weekly")
+ASSET_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
+
+# keys whose values are secrets or may carry one: kept as ${VAR} templates, never expanded early
+SECRET_KEYS = frozenset({"url", "token", "webhook_url", "secret", "password", "username",
+                         "credentials_path"})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+def _validate_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(
+            f"unknown timezone {value!r}; expected an IANA name like 'UTC' or 'Europe/Berlin'"
+        ) from None
+    return value
+
+
+def _validate_cron(value: str) -> str:
+    if isinstance(value, str) and is_valid_cron_string(value.strip()):
+        return value.strip()
+    fields = len(value.split()) if isinstance(value, str) else 0
+    if fields == 5:
+        why = ("a field is out of range or malformed: minute 0-59, hour 0-23, day of month 1-31, "
+               "month 1-12 or JAN-DEC, day of week 0-6 or SUN-SAT")
+    else:
+        why = ("expected five fields like '0 9 * * *' (minute hour day-of-month month "
+               "day-of-week) or a shortcut like @daily")
+    raise ValueError(f"invalid cron expression {value!r}; {why}")
+
+
+def _as_list(value: Any) -> Any:
+    """Let a single item stand for a one-item list (``notify: team``, ``on: resolved``)."""
+    return [value] if isinstance(value, (str, dict)) else value
+
+
+def _tag_values_as_text(value: Any) -> Any:
+    """``{priority: 1, paging: true}`` -> ``{"priority": "1", "paging": "true"}``."""
+    if not isinstance(value, dict):
+        return value
+    return {
+        str(k): (str(v).lower() if isinstance(v, bool) else str(v))
+        if isinstance(v, (str, int, float, bool)) else v
+        for k, v in value.items()
+    }
+
+
+def _validate_duration(value: Any) -> timedelta | None:
+    if value is None:
+        return None
+    delta = parse_duration(value)
+    if delta.total_seconds() <= 0:
+        raise ValueError(f"expected a positive duration like '30s' or '4h', got {value!r}")
+    return delta
+
+
+Duration = Annotated[timedelta, Field()]
+
+
+# ---------------------------------------------------------------------------------------------
+# databases
+# ---------------------------------------------------------------------------------------------
+class DatabaseSpec(_Model):
+    """A database alerts query: any SQLAlchemy URL, or ``bigquery://project[/dataset]``."""
+
+    url: str = Field(description="SQLAlchemy URL or bigquery://PROJECT[/DATASET]; may be ${VAR}")
+    credentials_path: str | None = None
+    credentials: Literal["anonymous"] | None = None
+    location: str | None = None
+    maximum_bytes_billed: int | None = Field(default=None, gt=0)
+    api_endpoint: str | None = None
+
+    _name: str = PrivateAttr(default="")
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def is_bigquery(self) -> bool:
+        return self.url.strip().lower().startswith("bigquery://")
+
+    @model_validator(mode="after")
+    def _check(self) -> "DatabaseSpec":
+        if self.credentials == "anonymous" and not self.api_endpoint:
+            raise ValueError("credentials: anonymous is only allowed together with api_endpoint")
+        try:
+            url = expand(self.url)
+        except MissingEnvVar:
+            return self  # resolved at run time; `sentinel validate` warns about it
+        if "://" not in url:
+            raise ValueError(
+                "url must be a SQLAlchemy URL like 'sqlite:///demo/demo.db' or "
+                "'postgresql+psycopg2://user@host/db', or bigquery://PROJECT[/DATASET]"
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# channels
+# ---------------------------------------------------------------------------------------------
+class _Sourced(_Model):
+    """A spec entry that remembers the file and line it was read from."""
+
+    _file: str = PrivateAttr(default="")
+    _line: int | None = PrivateAttr(default=None)
+
+    @property
+    def source_file(self) -> str:
+        return self._file
+
+    @property
+    def source_line(self) -> int | None:
+        return self._line
+
+
+class _ChannelBase(_Sourced):
+    templates: dict[str, str] = Field(
+        default_factory=dict, description="Jinja2 templates overriding the channel's defaults"
+    )
+    _name: str = PrivateAttr(default="")
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+
+class _SendingChannel(_ChannelBase):
+    """A channel that sends over the network, with the one retry policy (channels/retry.py)."""
+
+    max_attempts: int = Field(default=4, ge=1, le=10, description="tries per delivery")
+    retry_backoff: float = Field(
+        default=1.0, ge=0, le=60, description="seconds before the first retry; doubles each retry"
+    )
+
+
+class LogChannelSpec(_ChannelBase):
+    """Append one JSON object per notice to ``path`` and write it to the Dagster log."""
+
+    type: Literal["log"]
+    path: str | None = None
+
+
+class SlackChannelSpec(_SendingChannel):
+    """Slack through a bot token (``chat.postMessage``) or an incoming webhook."""
+
+    type: Literal["slack"]
+    token: str | None = None
+    channel: str | None = None
+    webhook_url: str | None = None
+    base_url: str | None = None
+    timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "SlackChannelSpec":
+        if self.webhook_url is not None and self.token is not None:
+            raise ValueError("a slack channel takes token and channel, or webhook_url, not both")
+        if self.webhook_url is None and (self.token is None or self.channel is None):
+            raise ValueError("a slack channel needs token and channel, or webhook_url")
+        return self
+
+
+class EmailChannelSpec(_SendingChannel):
+    """Email over SMTP."""
+
+    type: Literal["email"]
+    to: list[str] = Field(min_length=1)
+    cc: list[str] = Field(default_factory=list)
+    from_: str = Field(default="sentinel@localhost", alias="from")
+    smtp_host: str
+    smtp_port: int = 587
+    username: str | None = None
+    password: str | None = None
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    timeout: float = Field(default=30.0, gt=0)
+    ca_file: str | None = Field(
+        default=None, description="CA bundle that signs the SMTP server's certificate"
+    )
+
+
+class WebhookChannelSpec(_SendingChannel):
+    """JSON POST to a URL, signed with HMAC-SHA256 when ``secret`` is set."""
+
+    type: Literal["webhook"]
+    url: str
+    secret: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: float = Field(default=10.0, gt=0)
+
+
+ChannelSpec = Annotated[
+    Union[LogChannelSpec, SlackChannelSpec, EmailChannelSpec, WebhookChannelSpec],
+    Field(discriminator="type"),
+]
+CHANNEL_TYPES = ("log", "slack", "email", "webhook")
+
+
+# ---------------------------------------------------------------------------------------------
+# alerts
+# ---------------------------------------------------------------------------------------------
+class ConditionSpec(_Model):
+    """``{column: total, op: "<", threshold: 10000}`` on the first row."""
+
+    column: str
+    op: Literal["<", "<=", ">", ">=", "==", "!="]
+    threshold: float | int | str
+
+    def to_condition(self) -> Condition:
+        return Condition(self.column, self.op, self.threshold)
+
+
+assert set(CONDITION_OPS) == {"<", "<=", ">", ">=", "==", "!="}
+
+
+NoticeKind = Literal["firing", "repeat", "resolved", "escalation", "error", "error_resolved"]
+
+
+class NotifyEntry(_Model):
+    """A channel with the notice kinds it wants."""
+
+    channel: str
+    on: list[NoticeKind] | None = None
+
+    _on_as_list = field_validator("on", mode="before")(lambda cls, v: _as_list(v))
+
+
+assert set(NOTICE_KINDS) == set(typing.get_args(NoticeKind))
+
+
+class EscalateSpec(_Model):
+    after: int = Field(ge=1, description="firing/repeat notices sent before escalating")
+    notify: list[str] = Field(min_length=1)
+
+    _notify_as_list = field_validator("notify", mode="before")(lambda cls, v: _as_list(v))
+
+
+class DefaultsSpec(_Model):
+    """Values every alert gets unless it sets its own."""
+
+    database: str | None = None
+    timezone: str = "UTC"
+    schedule: str | None = None
+    notify: list[str | NotifyEntry] = Field(default_factory=list)
+    owner: str | None = None
+    send_resolved: bool = True
+    repeat_interval: str | None = None
+    timeout: str | int | None = None
+    no_data: Literal["ok", "alert", "error"] | None = None
+    batch: bool | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    _check_tz = field_validator("timezone")(lambda cls, v: _validate_timezone(v))
+    _notify_as_list = field_validator("notify", mode="before")(lambda cls, v: _as_list(v))
+    _tags_as_text = field_validator("tags", mode="before")(lambda cls, v: _tag_values_as_text(v))
+
+    @field_validator("schedule")
+    @classmethod
+    def _check_schedule(cls, v):
+        return None if v is None else _validate_cron(v)
+
+    @field_validator("repeat_interval", "timeout")
+    @classmethod
+    def _check_durations(cls, v):
+        _validate_duration(v)
+        return v
+
+
+class AlertSpec(_Sourced):
+    """One alert: a query, a schedule, and where its notices go."""
+
+    name: str
+    description: str = ""
+    owner: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    schedule: str
+    timezone: str = "UTC"
+    enabled: bool = True
+    database: str
+    query: str = Field(min_length=1)
+    condition: ConditionSpec | None = None
+    notify: list[str | NotifyEntry] = Field(default_factory=list)
+    for_: int = Field(default=1, ge=1, alias="for")
+    repeat_interval: timedelta | None = None
+    send_resolved: bool = True
+    escalate: EscalateSpec | None = None
+    timeout: timedelta = timedelta(seconds=60)
+    no_data: Literal["ok", "alert", "error"] = "ok"
+    max_rows: int = Field(default=1000, ge=1, le=100_000)
+    maximum_bytes_billed: int | None = Field(
+        default=None, gt=0, description="BigQuery only: overrides the database's limit"
+    )
+    asset: str | None = None
+    severity: Literal["warn", "error"] = "error"
+    window: str | None = None
+    start: str | None = Field(default=None, description="first window, e.g. 2026-01-01")
+    lag: timedelta | None = Field(default=None, description="evaluate a window this long after it ends")
+    notify_backfills: bool = False
+    batch: bool = Field(
+        default=False,
+        description="evaluate in one run with the other batched alerts of the same database, "
+        "schedule and timezone",
+    )
+    templates: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, v: str) -> str:
+        if not ALERT_NAME.match(v):
+            raise ValueError(
+                f"invalid alert name {v!r}; expected lower-case letters, digits and underscores, "
+                "starting with a letter, at most 63 characters (^[a-z][a-z0-9_]{0,62}$)"
+            )
+        return v
+
+    _check_tz = field_validator("timezone")(lambda cls, v: _validate_timezone(v))
+    _check_cron = field_validator("schedule")(lambda cls, v: _validate_cron(v))
+    _notify_as_list = field_validator("notify", mode="before")(lambda cls, v: _as_list(v))
+    _tags_as_text = field_validator("tags", mode="before")(lambda cls, v: _tag_values_as_text(v))
+
+    @field_validator("repeat_interval", "timeout", "lag", mode="before")
+    @classmethod
+    def _check_durations(cls, v):
+        return _validate_duration(v)
+
+    @field_validator("tags")
+    @classmethod
+    def _check_tags(cls, v: dict[str, str]) -> dict[str, str]:
+        return {str(k): str(val) for k, val in v.items()}
+
+    @field_validator("window")
+    @classmethod
+    def _check_window(cls, v):
+        if v is None or v in WINDOWS:
+            return v
+        _validate_cron(v)
+        return v
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _check_start(cls, v):
+        if v is None:
+            return None
+        text = v.isoformat() if hasattr(v, "isoformat") else str(v)
+        try:
+            datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"expected a date like 2026-01-01 or 2026-01-01T06:00, got {v!r}") from None
+        return text
+
+    @field_validator("asset")
+    @classmethod
+    def _check_asset(cls, v):
+        if v is not None and not ASSET_KEY.match(v):
+            raise ValueError(f"expected an asset key like 'analytics/orders', got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _check_window_fields(self) -> "AlertSpec":
+        if self.window is None and (self.start or self.lag or self.notify_backfills):
+            raise ValueError("start, lag and notify_backfills only apply to alerts with a window")
+        if self.window is not None and self.asset is not None:
+            raise ValueError("an alert cannot have both window and asset yet; split it in two")
+        if self.batch and (self.window is not None or self.asset is not None):
+            raise ValueError("batch applies to plain alerts only, not to alerts with a window "
+                             "or an asset")
+        return self
+
+    @property
+    def asset_key_path(self) -> list[str]:
+        return self.asset.split("/") if self.asset else []
+
+    # -- views used by the core -------------------------------------------------------------
+    @property
+    def judge_rules(self) -> JudgeRules:
+        cond = self.condition.to_condition() if self.condition else None
+        return JudgeRules(condition=cond, no_data=self.no_data)
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(
+            for_count=self.for_,
+            repeat_interval=self.repeat_interval,
+            send_resolved=self.send_resolved,
+            escalate_after=self.escalate.after if self.escalate else None,
+        )
+
+    @property
+    def routing(self) -> Routing:
+        routes = []
+        for entry in self.notify:
+            if isinstance(entry, str):
+                routes.append(Route(entry))
+            else:
+                routes.append(Route(entry.channel, frozenset(entry.on) if entry.on else None))
+        escalate = tuple(self.escalate.notify) if self.escalate else ()
+        return Routing(tuple(routes), self.owner, escalate)
+
+    @property
+    def channel_names(self) -> list[str]:
+        """Every channel this alert may notify (notify, owner, escalation), in order."""
+        names = [e if isinstance(e, str) else e.channel for e in self.notify]
+        if self.owner:
+            names.append(self.owner)
+        if self.escalate:
+            names.extend(self.escalate.notify)
+        return list(dict.fromkeys(names))
+
+
+class SentinelConfig(BaseModel):
+    """Everything loaded from a specs directory: the valid parts, and the errors of the rest."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    databases: dict[str, DatabaseSpec] = Field(default_factory=dict)
+    channels: dict[str, Any] = Field(default_factory=dict)
+    defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
+    alerts: list[AlertSpec] = Field(default_factory=list)
+    errors: list[Any] = Field(default_factory=list)
+    specs_dir: str | None = None
+
+    def alert(self, name: str) -> AlertSpec:
+        for alert in self.alerts:
+            if alert.name == name:
+                return alert
+        known = ", ".join(a.name for a in self.alerts) or "none"
+        raise KeyError(f"no alert named {name!r}; known alerts: {known}")
