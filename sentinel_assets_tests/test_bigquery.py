@@ -16,7 +16,6 @@ from sentinel_assets.core.judging import ALERT, ERROR, judge
 from sentinel_assets.databases import QueryError, QueryTimeout
 from sentinel_assets.databases.bigquery import (
     BigQueryDatabase,
-    bigquery_resource,
     close_clients,
     label_value,
     parse_bigquery_url,
@@ -295,7 +294,7 @@ def test_service_account_key_file_from_an_env_var_authenticates_the_queries(fake
     spec = DatabaseSpec(url="bigquery://shop-prod", credentials_path="${BQ_KEY_FILE}",
                         api_endpoint=fake.url)
 
-    with dg.build_resources({"db": bigquery_resource(spec)}) as resources:
+    with dg.build_resources({"db": database_resource(spec)}) as resources:
         result = resources.db.query("SELECT 1 AS ok", timeout=10)
 
     assert result.rows == ((1,),)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from sentinel_assets.channels.base import NoticeContext
+from sentinel_assets.core.messages import NoticeContext
 from sentinel_assets.channels.email import EmailChannel
 from sentinel_assets.core.lifecycle import Notice
 from sentinel_assets_tests.notify_servers import (

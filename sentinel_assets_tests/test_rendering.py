@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from sentinel_assets.channels.rendering import (
+from sentinel_assets.core.messages import (
     comparison,
     format_value,
     render,

@@ -11,18 +11,18 @@ from email.utils import format_datetime, parseaddr
 from typing import Any
 
 import dagster as dg
-from pydantic import Field
 
-from sentinel_assets.channels.base import DeliveryResult, NoticeContext
-from sentinel_assets.channels.rendering import render, report_problems
+from sentinel_assets.channels.base import DeliveryResult
 from sentinel_assets.channels.retry import GaveUp, RetryPolicy
+from sentinel_assets.core.messages import NoticeContext, render, report_problems
 from sentinel_assets.core.redaction import redact
+from sentinel_assets.spec.channels import EmailSettings
 from sentinel_assets.spec.env_vars import MissingEnvVar, expand
 
 SECURITY_MODES = ("starttls", "ssl", "none")
 
 
-class EmailChannel(dg.ConfigurableResource):
+class EmailChannel(dg.ConfigurableResource, EmailSettings):
     """Sends each notice as a multipart (text + HTML) email through an SMTP server.
 
     Repeat, escalation and resolved notices of an episode reply to its firing email
@@ -38,24 +38,6 @@ class EmailChannel(dg.ConfigurableResource):
                 password=dg.EnvVar("SMTP_PASSWORD"),
             )
     """
-
-    to: list[str] = Field(description="Recipients.")
-    cc: list[str] = Field(default_factory=list, description="Copy recipients.")
-    sender: str = Field(default="sentinel@localhost", description="The From address.")
-    smtp_host: str = Field(description="SMTP server host name.")
-    smtp_port: int = Field(default=587, description="SMTP server port (587 STARTTLS, 465 TLS).")
-    username: str | None = Field(default=None, description="Login user; none: no login.")
-    password: str | None = Field(default=None, description="Login password; use an EnvVar.")
-    security: str = Field(default="starttls", description="starttls, ssl (implicit TLS) or none.")
-    timeout: float = Field(default=30.0, description="Seconds to wait for the server.")
-    ca_file: str | None = Field(
-        default=None, description="CA bundle for the server certificate; default: system CAs."
-    )
-    max_attempts: int = Field(default=4, description="Tries per notice (see channels/retry.py).")
-    retry_backoff: float = Field(default=1.0, description="Seconds before the first retry.")
-    templates: dict[str, str] = Field(
-        default_factory=dict, description="Jinja2 overrides of subject, body and html."
-    )
 
     def deliver(self, context: NoticeContext, log: Any = None) -> DeliveryResult:
         """Send one notice; never raises."""

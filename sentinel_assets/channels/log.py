@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from pydantic import Field
 
-from sentinel_assets.channels.base import DeliveryResult, NoticeContext
+from sentinel_assets.channels.base import DeliveryResult
+from sentinel_assets.core.messages import NoticeContext
 from sentinel_assets.core.query_result import to_plain
+from sentinel_assets.spec.channels import LogSettings
 
 DEFAULT_OUTBOX = ".sentinel/outbox.jsonl"
 
@@ -48,7 +49,7 @@ def notice_record(context: NoticeContext) -> dict[str, Any]:
     }
 
 
-class LogChannel(dg.ConfigurableResource):
+class LogChannel(dg.ConfigurableResource, LogSettings):
     """Writes each notice as a JSON line to a local outbox and to the Dagster log.
 
     Example:
@@ -56,11 +57,6 @@ class LogChannel(dg.ConfigurableResource):
 
             outbox = LogChannel(path=".sentinel/outbox.jsonl")
     """
-
-    path: str | None = Field(
-        default=None,
-        description="Outbox file; default $SENTINEL_OUTBOX or .sentinel/outbox.jsonl.",
-    )
 
     def deliver(self, context: NoticeContext, log: Any = None) -> DeliveryResult:
         record = notice_record(context)

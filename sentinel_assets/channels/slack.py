@@ -13,16 +13,16 @@ from typing import Any
 from urllib.error import URLError
 
 import dagster as dg
-from pydantic import Field
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from sentinel_assets.channels.base import DeliveryResult, NoticeContext
-from sentinel_assets.channels.rendering import Message, render, report_problems
+from sentinel_assets.channels.base import DeliveryResult
 from sentinel_assets.channels.retry import AttemptCounter, RetryPolicy, retry_after_seconds
 from sentinel_assets.core.lifecycle import ESCALATION, RESOLVED
+from sentinel_assets.core.messages import Message, NoticeContext, render, report_problems
 from sentinel_assets.core.redaction import RedactingFilter, redact, remember, url_origin
+from sentinel_assets.spec.channels import SlackSettings
 from sentinel_assets.spec.env_vars import MissingEnvVar, expand
 
 DEFAULT_API_ROOT = "https://slack.com/api/"
@@ -38,7 +38,7 @@ _sdk_log = logging.getLogger("sentinel_assets.channels.slack_sdk")
 _sdk_log.addFilter(RedactingFilter())
 
 
-class SlackChannel(dg.ConfigurableResource):
+class SlackChannel(dg.ConfigurableResource, SlackSettings):
     """Posts each notice to Slack as Block Kit blocks with a plain-text fallback.
 
     Example:
@@ -49,24 +49,9 @@ class SlackChannel(dg.ConfigurableResource):
             data_team = SlackChannel(webhook_url=dg.EnvVar("SLACK_WEBHOOK_URL"))
     """
 
-    token: str | None = Field(default=None, description="Bot token (xoxb-...); use an EnvVar.")
-    channel: str | None = Field(default=None, description="Channel name or id, e.g. #alerts.")
-    webhook_url: str | None = Field(
-        default=None, description="Incoming-webhook URL instead of a token; use an EnvVar."
-    )
-    base_url: str | None = Field(
-        default=None, description="Web API root (GovSlack, a proxy); default slack.com/api/."
-    )
-    timeout: float = Field(default=30.0, description="Seconds to wait for Slack.")
-    max_attempts: int = Field(default=4, description="Tries per notice (see channels/retry.py).")
-    retry_backoff: float = Field(default=1.0, description="Seconds before the first retry.")
-    templates: dict[str, str] = Field(
-        default_factory=dict, description="Jinja2 overrides of subject and body."
-    )
-
     def deliver(self, context: NoticeContext, log: Any = None) -> DeliveryResult:
         """Post one notice; never raises."""
-        message = render(context, "slack", self.templates)
+        message = render(context, self.kind, self.templates)
         report_problems(context, message.problems, log)
         try:
             result = self._post_webhook(message) if self.webhook_url else self._post(context, message)

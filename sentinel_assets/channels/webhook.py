@@ -9,7 +9,6 @@ from typing import Any
 
 import dagster as dg
 import urllib3
-from pydantic import Field
 from urllib3.exceptions import (
     ConnectTimeoutError,
     MaxRetryError,
@@ -19,10 +18,11 @@ from urllib3.exceptions import (
     SSLError,
 )
 
-from sentinel_assets.channels.base import DeliveryResult, NoticeContext
-from sentinel_assets.channels.rendering import render, report_problems, template_variables
+from sentinel_assets.channels.base import DeliveryResult
 from sentinel_assets.channels.retry import RetryPolicy, retry_after_seconds
+from sentinel_assets.core.messages import NoticeContext, render, report_problems, template_variables
 from sentinel_assets.core.redaction import guard_library_loggers, redact, remember, url_origin
+from sentinel_assets.spec.channels import WebhookSettings
 from sentinel_assets.spec.env_vars import MissingEnvVar, expand
 
 SCHEMA = "sentinel.notice/v1"
@@ -35,7 +35,7 @@ _pool = urllib3.PoolManager()
 guard_library_loggers()
 
 
-class WebhookChannel(dg.ConfigurableResource):
+class WebhookChannel(dg.ConfigurableResource, WebhookSettings):
     """POSTs each notice as JSON, signed with HMAC-SHA256 when a ``secret`` is set.
 
     Each request carries ``Idempotency-Key`` (the same on every retry of a notice) and, with a
@@ -49,18 +49,6 @@ class WebhookChannel(dg.ConfigurableResource):
                 url=dg.EnvVar("OPS_WEBHOOK_URL"), secret=dg.EnvVar("OPS_WEBHOOK_SECRET")
             )
     """
-
-    url: str = Field(description="Where to POST; use an EnvVar when the URL holds a secret.")
-    secret: str | None = Field(default=None, description="HMAC-SHA256 signing key; use an EnvVar.")
-    headers: dict[str, str] = Field(
-        default_factory=dict, description="Extra headers; values may be EnvVars or ${VAR}."
-    )
-    timeout: float = Field(default=10.0, description="Seconds to connect, and to wait for an answer.")
-    max_attempts: int = Field(default=4, description="Tries per notice (see channels/retry.py).")
-    retry_backoff: float = Field(default=1.0, description="Seconds before the first retry.")
-    templates: dict[str, str] = Field(
-        default_factory=dict, description="Jinja2 overrides of subject (summary) and body (text)."
-    )
 
     def deliver(self, context: NoticeContext, log: Any = None) -> DeliveryResult:
         """POST one notice; never raises."""

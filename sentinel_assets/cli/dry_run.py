@@ -56,17 +56,17 @@ def dry_run_alerts(config: SentinelConfig, price_per_tib: float = DEFAULT_PRICE_
 
     Windowed alerts get the day before ``now`` as ``:window_start``/``:window_end``.
     """
-    from sentinel_assets.databases.bigquery import BigQueryDatabase
+    from sentinel_assets.orchestration.resources import database_resource
 
     now = now or datetime.now(timezone.utc)
-    databases: dict[str, BigQueryDatabase] = {}
+    databases: dict[str, Any] = {}
     estimates = []
     for alert in config.alerts:
         spec = config.databases.get(alert.database)
         if spec is None or not spec.is_bigquery:
             continue
         if alert.database not in databases:
-            databases[alert.database] = _database(spec)
+            databases[alert.database] = database_resource(spec, env_vars=False)
         estimates.append(_estimate(alert, spec, databases[alert.database], price_per_tib, now))
     return estimates
 
@@ -80,16 +80,6 @@ def dry_run_table(estimates: list[DryRunEstimate], price_per_tib: float) -> str:
                f"{_money(price_per_tib)} per TiB processed")
     return "\n".join([heading, table(["alert", "database", "bytes processed", "estimated cost",
                                       "maximum_bytes_billed", "result"], rows)])
-
-
-def _database(spec: DatabaseSpec):
-    from sentinel_assets.databases.bigquery import BigQueryDatabase
-
-    # ${VAR} templates stay as they are: the resource expands them when it queries
-    return BigQueryDatabase(url=spec.url, credentials_path=spec.credentials_path,
-                            credentials=spec.credentials, location=spec.location,
-                            maximum_bytes_billed=spec.maximum_bytes_billed,
-                            api_endpoint=spec.api_endpoint)
 
 
 def _estimate(alert: AlertSpec, spec: DatabaseSpec, database: Any, price_per_tib: float,

@@ -7,9 +7,10 @@ from datetime import datetime, timezone
 
 import click
 
-from sentinel_assets.channels.base import DeliveryResult, NoticeContext
+from sentinel_assets.channels.base import DeliveryResult
 from sentinel_assets.cli.format import echo_json
 from sentinel_assets.core.lifecycle import FIRING, Notice
+from sentinel_assets.core.messages import NoticeContext
 from sentinel_assets.names import NOTICE_KINDS
 from sentinel_assets.spec.env_vars import MissingEnvVar, expand
 from sentinel_assets.spec.loader import load_specs

@@ -25,14 +25,12 @@ import requests
 from google.api_core import exceptions as api_exceptions
 from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_RETRY
-from pydantic import Field
 
 from sentinel_assets.core.query_result import QueryResult
 from sentinel_assets.databases.bigquery_params import query_parameters, to_bigquery_sql
 from sentinel_assets.databases.errors import QueryError, QueryTimeout
-from sentinel_assets.orchestration.resources import secret_value
 from sentinel_assets.spec.env_vars import expand
-from sentinel_assets.spec.models import DatabaseSpec
+from sentinel_assets.spec.models import DatabaseSettings
 
 SCHEME = "bigquery://"
 _SCOPES = ("https://www.googleapis.com/auth/bigquery",)
@@ -84,7 +82,7 @@ def label_value(value: str) -> str:
     return _LABEL_INVALID.sub("_", str(value).lower())[:63]
 
 
-class BigQueryDatabase(dg.ConfigurableResource):
+class BigQueryDatabase(dg.ConfigurableResource, DatabaseSettings):
     """A BigQuery project that alert queries run against, through ``google-cloud-bigquery``.
 
     Credentials come from a service-account key file (``credentials_path``), else Application
@@ -102,21 +100,6 @@ class BigQueryDatabase(dg.ConfigurableResource):
             )
             result = db.query("SELECT 'OK' AS status", timeout=30)
     """
-
-    url: str = Field(description="bigquery://PROJECT[/DATASET]; the dataset is the default one "
-                     "for unqualified table names. ${VAR} references are resolved at run time.")
-    credentials_path: str | None = Field(
-        default=None, description="Service-account key file; default: Application Default "
-        "Credentials.")
-    credentials: str | None = Field(
-        default=None, description="'anonymous' to send no credentials (only with api_endpoint).")
-    location: str | None = Field(default=None, description="Job location, e.g. 'EU' or 'US'.")
-    maximum_bytes_billed: int | None = Field(
-        default=None, description="Fail queries that would bill more bytes than this; an "
-        "alert's own maximum_bytes_billed overrides it.")
-    api_endpoint: str | None = Field(
-        default=None, description="API root of an emulator or proxy instead of "
-        "https://bigquery.googleapis.com.")
 
     def query(
         self,
@@ -261,18 +244,6 @@ class BigQueryDatabase(dg.ConfigurableResource):
                                      f"{project!r}: {type(exc).__name__}: {exc}") from None
                 _clients[key] = client
         return client, project, dataset
-
-
-def bigquery_resource(spec: DatabaseSpec) -> BigQueryDatabase:
-    """The resource for a ``bigquery://`` database spec; ``${VAR}`` secrets become EnvVars."""
-    return BigQueryDatabase(
-        url=secret_value(spec.url),
-        credentials_path=secret_value(spec.credentials_path),
-        credentials=spec.credentials,
-        location=spec.location,
-        maximum_bytes_billed=spec.maximum_bytes_billed,
-        api_endpoint=spec.api_endpoint,
-    )
 
 
 def close_clients() -> None:

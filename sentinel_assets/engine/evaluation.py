@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from sentinel_assets.channels.base import DeliveryResult, NoticeContext
+from sentinel_assets.channels.base import DeliveryResult
 from sentinel_assets.core.judging import Outcome, judge
 from sentinel_assets.core.lifecycle import (
     ERROR_KIND,
@@ -25,6 +25,7 @@ from sentinel_assets.core.lifecycle import (
     Notice,
     step,
 )
+from sentinel_assets.core.messages import NoticeContext
 from sentinel_assets.core.query_result import QueryResult
 from sentinel_assets.core.silences import Silence, active_silence
 from sentinel_assets.databases.errors import QueryError

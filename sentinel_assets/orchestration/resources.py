@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from sentinel_assets.channels.registry import CHANNEL_RESOURCES
 from sentinel_assets.databases.sql import SqlDatabase
 from sentinel_assets.names import STATE_KEY, channel_key, db_key
 from sentinel_assets.spec.env_vars import whole_env_var
@@ -41,26 +42,48 @@ class SentinelStateStore(dg.ConfigurableResource):
 
 
 def secret_value(template: str | None) -> Any:
-    """``"${VAR}"`` -> ``dg.EnvVar("VAR")``; anything else unchanged."""
+    """``"${VAR}"`` -> ``dg.EnvVar("VAR")``; anything else unchanged (the one rule for secrets).
+
+    The Dagster UI then shows the variable's name, never its value. A value with a reference
+    inside it (``https://hooks.example.com/${TOKEN}``) stays a template that the resource expands
+    when it uses it.
+    """
     if template is None:
         return None
     name = whole_env_var(template)
     return dg.EnvVar(name) if name else template
 
 
-def database_resource(spec: DatabaseSpec) -> dg.ConfigurableResource:
+def _settings(spec: Any, *, env_vars: bool) -> dict[str, Any]:
+    """The resource arguments of a spec: its settings, secrets as ``dg.EnvVar`` when asked."""
+    values = spec.settings()
+    if env_vars:
+        for name in spec.secret_fields:
+            value = values.get(name)
+            if isinstance(value, dict):
+                values[name] = {k: secret_value(v) for k, v in value.items()}
+            else:
+                values[name] = secret_value(value)
+    return values
+
+
+def database_resource(spec: DatabaseSpec, *, env_vars: bool = True) -> dg.ConfigurableResource:
+    """The resource of a database spec: ``BigQueryDatabase`` or ``SqlDatabase``.
+
+    With ``env_vars=False`` (the CLI, outside a Dagster run) ``${VAR}`` references stay templates
+    that the resource expands when it connects.
+    """
+    values = _settings(spec, env_vars=env_vars)
     if spec.is_bigquery:
-        from sentinel_assets.databases.bigquery import bigquery_resource
+        from sentinel_assets.databases.bigquery import BigQueryDatabase
 
-        return bigquery_resource(spec)
-    return SqlDatabase(url=secret_value(spec.url))
+        return BigQueryDatabase(**values)
+    return SqlDatabase(url=values["url"])
 
 
-def channel_resource(spec) -> dg.ConfigurableResource:
-    """The resource of a validated channel spec (see ``channels/registry.py``)."""
-    from sentinel_assets.channels.registry import channel_resource as build
-
-    return build(spec)
+def channel_resource(spec: Any, *, env_vars: bool = True) -> dg.ConfigurableResource:
+    """The resource of a validated channel spec, built from its settings."""
+    return CHANNEL_RESOURCES[spec.type](**_settings(spec, env_vars=env_vars))
 
 
 def build_resources(config: SentinelConfig, state_url: str | None = None) -> dict[str, Any]:

@@ -248,10 +248,10 @@ def _branch_accepts(branch: str, value: Any) -> bool:
 @functools.lru_cache(maxsize=1)
 def _model_names() -> frozenset[str]:
     """Names of the spec models (the branch tags of model members in unions)."""
-    from sentinel_assets.spec import models as spec_models
+    from sentinel_assets.spec import channels, models
 
     return frozenset(
-        name for name, value in vars(spec_models).items()
+        name for module in (models, channels) for name, value in vars(module).items()
         if isinstance(value, type) and issubclass(value, BaseModel)
     )
 

@@ -13,33 +13,22 @@ from typing import Any, Iterable
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from sentinel_assets.channels.rendering import template_errors
+from sentinel_assets.spec.channels import CHANNEL_SPECS, CHANNEL_TYPES, ChannelSpec
 from sentinel_assets.spec.env_vars import MissingEnvVar, expand
 from sentinel_assets.spec.errors import SpecError, did_you_mean, validation_problems
 from sentinel_assets.spec.models import (
-    CHANNEL_TYPES,
     RESOURCE_NAME,
     SECRET_KEYS,
     AlertSpec,
-    ChannelSpec,
     DatabaseSpec,
     DefaultsSpec,
-    EmailChannelSpec,
-    LogChannelSpec,
     SentinelConfig,
-    SlackChannelSpec,
-    WebhookChannelSpec,
 )
+from sentinel_assets.spec.templates import template_errors
 from sentinel_assets.spec.yaml_lines import LineDict, load_yaml
 
 SECTIONS = ("databases", "channels", "defaults", "alerts")
 DEFAULT_SPECS_DIR = "alert_specs"
-_CHANNEL_MODELS = {
-    "log": LogChannelSpec,
-    "slack": SlackChannelSpec,
-    "email": EmailChannelSpec,
-    "webhook": WebhookChannelSpec,
-}
 _channel_adapter: TypeAdapter = TypeAdapter(ChannelSpec)
 # defaults an alert inherits when it does not set the key itself
 _INHERITED = ("database", "timezone", "schedule", "owner", "send_resolved", "repeat_interval",
@@ -227,7 +216,7 @@ class _Loader:
         data = self._substitute(file, raw, where, line)
         if data is None:
             return None
-        spec = self._validate(_CHANNEL_MODELS[raw["type"]], data, file, raw, where, line=line)
+        spec = self._validate(CHANNEL_SPECS[raw["type"]], data, file, raw, where, line=line)
         if twice:
             return None
         if spec is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import typing
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dagster._utils.schedules import is_valid_cron_string
@@ -21,21 +21,15 @@ from sentinel_assets.core.judging import CONDITION_OPS, Condition, JudgeRules
 from sentinel_assets.core.lifecycle import Policy
 from sentinel_assets.core.routing import Route, Routing
 from sentinel_assets.names import NOTICE_KINDS
+from sentinel_assets.spec.channels import CHANNEL_SECRET_FIELDS
 from sentinel_assets.spec.env_vars import MissingEnvVar, expand
+from sentinel_assets.spec.source import Model as _Model
+from sentinel_assets.spec.source import Sourced as _Sourced
 
 ALERT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 RESOURCE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 WINDOWS = ("hourly", "daily", "weekly")
 ASSET_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
-
-# keys whose values are secrets or may carry one: kept as ${VAR} templates, never expanded early
-SECRET_KEYS = frozenset({"url", "token", "webhook_url", "secret", "password", "username",
-                         "credentials_path"})
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-
 
 def _validate_timezone(value: str) -> str:
     try:
@@ -91,15 +85,39 @@ Duration = Annotated[timedelta, Field()]
 # ---------------------------------------------------------------------------------------------
 # databases
 # ---------------------------------------------------------------------------------------------
-class DatabaseSpec(_Model):
-    """A database alerts query: any SQLAlchemy URL, or ``bigquery://project[/dataset]``."""
+class DatabaseSettings(BaseModel):
+    """The settings of a database, shared by its spec entry and its Dagster resource."""
 
-    url: str = Field(description="SQLAlchemy URL or bigquery://PROJECT[/DATASET]; may be ${VAR}")
-    credentials_path: str | None = None
-    credentials: Literal["anonymous"] | None = None
-    location: str | None = None
-    maximum_bytes_billed: int | None = Field(default=None, gt=0)
-    api_endpoint: str | None = None
+    #: settings whose values are secrets or may carry one
+    secret_fields: ClassVar[tuple[str, ...]] = ("url", "credentials_path")
+
+    url: str = Field(description="SQLAlchemy URL (sqlite:///demo/demo.db, "
+                     "postgresql+psycopg2://user@host/db, mysql+pymysql://...) or "
+                     "bigquery://PROJECT[/DATASET]; may be ${VAR}. ${VAR} references are "
+                     "resolved at run time.")
+    credentials_path: str | None = Field(
+        default=None, description="BigQuery only: service-account key file; default: "
+        "Application Default Credentials.")
+    # str, not Literal: Dagster's config has no optional literal; DatabaseSpec checks the word
+    credentials: str | None = Field(
+        default=None, description="BigQuery only: 'anonymous' sends no credentials (only "
+        "together with api_endpoint).")
+    location: str | None = Field(default=None,
+                                 description="BigQuery only: job location, e.g. 'EU' or 'US'.")
+    maximum_bytes_billed: int | None = Field(
+        default=None, gt=0, description="BigQuery only: fail queries that would bill more bytes "
+        "than this; an alert's own maximum_bytes_billed overrides it.")
+    api_endpoint: str | None = Field(
+        default=None, description="BigQuery only: API root of an emulator or proxy instead of "
+        "https://bigquery.googleapis.com.")
+
+
+# keys whose values are secrets or may carry one: kept as ${VAR} templates, never expanded early
+SECRET_KEYS = frozenset(DatabaseSettings.secret_fields) | CHANNEL_SECRET_FIELDS
+
+
+class DatabaseSpec(_Model, DatabaseSettings):
+    """A database alerts query: any SQLAlchemy URL, or ``bigquery://project[/dataset]``."""
 
     _name: str = PrivateAttr(default="")
 
@@ -111,8 +129,14 @@ class DatabaseSpec(_Model):
     def is_bigquery(self) -> bool:
         return self.url.strip().lower().startswith("bigquery://")
 
+    def settings(self) -> dict[str, Any]:
+        """The values of the settings (what the resource is built from)."""
+        return {name: getattr(self, name) for name in DatabaseSettings.model_fields}
+
     @model_validator(mode="after")
     def _check(self) -> "DatabaseSpec":
+        if self.credentials not in (None, "anonymous"):
+            raise ValueError(f"credentials must be 'anonymous' or left out, got {self.credentials!r}")
         if self.credentials == "anonymous" and not self.api_endpoint:
             raise ValueError("credentials: anonymous is only allowed together with api_endpoint")
         try:
@@ -125,105 +149,6 @@ class DatabaseSpec(_Model):
                 "'postgresql+psycopg2://user@host/db', or bigquery://PROJECT[/DATASET]"
             )
         return self
-
-
-# ---------------------------------------------------------------------------------------------
-# channels
-# ---------------------------------------------------------------------------------------------
-class _Sourced(_Model):
-    """A spec entry that remembers the file and line it was read from."""
-
-    _file: str = PrivateAttr(default="")
-    _line: int | None = PrivateAttr(default=None)
-
-    @property
-    def source_file(self) -> str:
-        return self._file
-
-    @property
-    def source_line(self) -> int | None:
-        return self._line
-
-
-class _ChannelBase(_Sourced):
-    templates: dict[str, str] = Field(
-        default_factory=dict, description="Jinja2 templates overriding the channel's defaults"
-    )
-    _name: str = PrivateAttr(default="")
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-
-class _SendingChannel(_ChannelBase):
-    """A channel that sends over the network, with the one retry policy (channels/retry.py)."""
-
-    max_attempts: int = Field(default=4, ge=1, le=10, description="tries per delivery")
-    retry_backoff: float = Field(
-        default=1.0, ge=0, le=60, description="seconds before the first retry; doubles each retry"
-    )
-
-
-class LogChannelSpec(_ChannelBase):
-    """Append one JSON object per notice to ``path`` and write it to the Dagster log."""
-
-    type: Literal["log"]
-    path: str | None = None
-
-
-class SlackChannelSpec(_SendingChannel):
-    """Slack through a bot token (``chat.postMessage``) or an incoming webhook."""
-
-    type: Literal["slack"]
-    token: str | None = None
-    channel: str | None = None
-    webhook_url: str | None = None
-    base_url: str | None = None
-    timeout: float = Field(default=30.0, gt=0)
-
-    @model_validator(mode="after")
-    def _check(self) -> "SlackChannelSpec":
-        if self.webhook_url is not None and self.token is not None:
-            raise ValueError("a slack channel takes token and channel, or webhook_url, not both")
-        if self.webhook_url is None and (self.token is None or self.channel is None):
-            raise ValueError("a slack channel needs token and channel, or webhook_url")
-        return self
-
-
-class EmailChannelSpec(_SendingChannel):
-    """Email over SMTP."""
-
-    type: Literal["email"]
-    to: list[str] = Field(min_length=1)
-    cc: list[str] = Field(default_factory=list)
-    from_: str = Field(default="sentinel@localhost", alias="from")
-    smtp_host: str
-    smtp_port: int = 587
-    username: str | None = None
-    password: str | None = None
-    security: Literal["starttls", "ssl", "none"] = "starttls"
-    timeout: float = Field(default=30.0, gt=0)
-    ca_file: str | None = Field(
-        default=None, description="CA bundle that signs the SMTP server's certificate"
-    )
-
-
-class WebhookChannelSpec(_SendingChannel):
-    """JSON POST to a URL, signed with HMAC-SHA256 when ``secret`` is set."""
-
-    type: Literal["webhook"]
-    url: str
-    secret: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    timeout: float = Field(default=10.0, gt=0)
-
-
-ChannelSpec = Annotated[
-    Union[LogChannelSpec, SlackChannelSpec, EmailChannelSpec, WebhookChannelSpec],
-    Field(discriminator="type"),
-]
-CHANNEL_TYPES = ("log", "slack", "email", "webhook")
 
 
 # ---------------------------------------------------------------------------------------------

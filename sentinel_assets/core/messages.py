@@ -1,12 +1,12 @@
-"""What a notice says: Jinja2 templates with defaults per channel and kind, and their validation.
+"""What a notice says: Jinja2 templates with defaults per channel type and notice kind.
 
 A message has up to three parts: ``subject`` (one line: the email subject, the Slack header, the
 webhook ``summary``), ``body`` (the email text part, the Slack message, the webhook ``text``) and
-``html`` (the email HTML part). The defaults live in ``sentinel_assets/channels/templates/``. A channel's
+``html`` (the email HTML part). The defaults live in ``sentinel_assets/core/templates/``. A channel's
 ``templates:`` and an alert's ``templates:`` may override a part for every kind (``subject``) or
 for one kind (``resolved.subject``); the most specific wins, an alert's before its channel's.
 
-A template error is a spec error (``template_errors`` runs when specs are loaded). Should an
+A template error is a spec error (``spec.templates`` checks them when specs are loaded). Should an
 override still fail when a notice is sent, the default template is used and the problem is
 reported with the delivery, so a notice is never lost to a template.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Mapping
@@ -24,7 +24,6 @@ import jinja2
 import jinja2.meta
 from jinja2.sandbox import SandboxedEnvironment
 
-from sentinel_assets.channels.base import NoticeContext
 from sentinel_assets.core.lifecycle import (
     ERROR_KIND,
     ERROR_RESOLVED,
@@ -36,11 +35,9 @@ from sentinel_assets.core.lifecycle import (
 )
 from sentinel_assets.core.query_result import to_plain
 from sentinel_assets.names import NOTICE_KINDS
-from sentinel_assets.spec.errors import SpecError
 
 PARTS = ("subject", "body", "html")
-# the parts each channel type renders; `log` writes JSON and uses no template
-CHANNEL_PARTS = {"email": PARTS, "slack": ("subject", "body"), "webhook": ("subject", "body")}
+# the default template of each part a channel type renders; `log` writes JSON, no template
 DEFAULT_TEMPLATES = {
     ("email", "subject"): "subject.txt.j2",
     ("email", "body"): "body.txt.j2",
@@ -69,8 +66,41 @@ _HEADLINES = {
 _COLORS = {FIRING: "#cf222e", REPEAT: "#cf222e", ESCALATION: "#a40e26", RESOLVED: "#1a7f37",
            ERROR_KIND: "#9a6700", ERROR_RESOLVED: "#1a7f37"}
 MESSAGE_ROWS = 5
+
+
+def parts_of(channel_type: str) -> tuple[str, ...]:
+    """The message parts a channel type renders (and its templates may override)."""
+    return tuple(part for (kind, part) in DEFAULT_TEMPLATES if kind == channel_type)
+
 CELL_WIDTH = 30
 SUBJECT_LENGTH = 150
+
+
+@dataclass(frozen=True)
+class NoticeContext:
+    """A notice with everything a message about it needs to say."""
+
+    notice: Notice
+    channel: str
+    description: str = ""
+    owner: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    database: str | None = None
+    query: str | None = None
+    run_id: str | None = None
+    run_url: str | None = None
+    window: dict[str, str] | None = None
+    # the delivery of this episode's `firing` notice on this channel (Slack threads replies on it)
+    thread_id: str | None = None
+    templates: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def idempotency_key(self) -> str:
+        return self.notice.idempotency_key
+
+    @property
+    def silence_hint(self) -> str:
+        return f"sentinel silence {self.notice.alert} --for 2h --reason '...'"
 
 
 @dataclass(frozen=True)
@@ -188,7 +218,7 @@ def render(
     variables = template_variables(context)
     parts: dict[str, str] = {}
     problems: list[str] = []
-    for part in CHANNEL_PARTS[channel_type]:
+    for part in parts_of(channel_type):
         override, origin = _override(context.notice.kind, part, context.templates,
                                      channel_templates or {})
         text = None
@@ -233,7 +263,7 @@ def _one_line(text: str) -> str:
 
 def _environment(html: bool) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
-        loader=jinja2.PackageLoader("sentinel_assets.channels", "templates"),
+        loader=jinja2.PackageLoader("sentinel_assets.core", "templates"),
         autoescape=html,
         undefined=jinja2.ChainableUndefined,
         trim_blocks=True,
@@ -248,91 +278,16 @@ _ENVIRONMENTS = {False: _environment(False), True: _environment(True)}
 
 @functools.lru_cache(maxsize=256)
 def _compiled(source: str, html: bool) -> jinja2.Template:
-    return _ENVIRONMENTS[html].from_string(source)
+    return environment(html).from_string(source)
+
+
+def environment(html: bool) -> SandboxedEnvironment:
+    """The sandboxed Jinja2 environment of text parts, or of HTML parts (autoescaped)."""
+    return _ENVIRONMENTS[html]
 
 
 def _default(channel_type: str, part: str) -> jinja2.Template:
     return _ENVIRONMENTS[part == "html"].get_template(DEFAULT_TEMPLATES[(channel_type, part)])
-
-
-# -- validation -----------------------------------------------------------------------------------
-def template_errors(config: Any) -> list[SpecError]:
-    """Every problem in the channels' and alerts' ``templates``, as spec errors."""
-    errors: list[SpecError] = []
-    fallback_file = config.specs_dir or "<specs>"
-    for name, spec in config.channels.items():
-        if not spec.templates:
-            continue
-        where = {"file": getattr(spec, "source_file", "") or fallback_file,
-                 "line": getattr(spec, "source_line", None), "section": f"channel '{name}'"}
-        parts = CHANNEL_PARTS.get(spec.type)
-        if parts is None:
-            errors.append(SpecError(message=f"a {spec.type} channel uses no templates; remove "
-                                    "'templates'", field="templates", **where))
-            continue
-        for key, source in spec.templates.items():
-            errors += _check_template(key, source, parts, where)
-    for alert in config.alerts:
-        where = {"file": alert.source_file or fallback_file, "line": alert.source_line,
-                 "alert": alert.name}
-        for key, source in alert.templates.items():
-            errors += _check_template(key, source, PARTS, where)
-    return errors
-
-
-def _check_template(key: str, source: Any, parts: tuple[str, ...], where: dict) -> list[SpecError]:
-    field = f"templates.{key}"
-
-    def error(message: str) -> list[SpecError]:
-        return [SpecError(message=message, field=field, **where)]
-
-    kind, _, part = key.rpartition(".")
-    if part not in parts or (kind and kind not in NOTICE_KINDS):
-        return error(f"unknown template name {key!r}; expected {_or(parts)}, optionally after a "
-                     f"notice kind ({_or(NOTICE_KINDS)}), like 'resolved.subject'")
-    if not isinstance(source, str):
-        return error(f"a template must be text, got {type(source).__name__}")
-    env = _ENVIRONMENTS[part == "html"]
-    try:
-        parsed = env.parse(source)
-        template = env.from_string(source)
-    except jinja2.TemplateSyntaxError as exc:
-        return error(f"template syntax error on line {exc.lineno} of the template: {exc.message}")
-    unknown = sorted(jinja2.meta.find_undeclared_variables(parsed) - set(SAMPLE_VARIABLES))
-    if unknown:
-        return error(f"the template uses unknown variable(s) {', '.join(unknown)}; available: "
-                     f"{', '.join(sorted(SAMPLE_VARIABLES))}")
-    for sample_kind in [kind] if kind else NOTICE_KINDS:
-        try:
-            template.render(_sample_variables(sample_kind))
-        except Exception as exc:  # noqa: BLE001 - any failure is the template's
-            return error(f"the template fails to render a {sample_kind} notice: "
-                         f"{type(exc).__name__}: {exc}")
-    return []
-
-
-def _or(items) -> str:
-    items = list(items)
-    return ", ".join(items[:-1]) + f" or {items[-1]}"
-
-
-def _sample_context(kind: str) -> NoticeContext:
-    notice = Notice(
-        alert="example_alert", kind=kind, status="FIRING", previous_status="OK",
-        message="1 of 1 rows returned ALERT (value 8512, threshold 10000)",
-        evaluated_at=datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc), episode=1, sequence=0,
-        value=8512, threshold=10000,
-        rows=({"status": "ALERT", "actual_value": 8512, "threshold": 10000},),
-    )
-    return NoticeContext(notice=notice, channel="example", description="An example alert",
-                         owner="data_team", tags={"team": "finance"}, database="warehouse",
-                         run_id="0" * 36, run_url="http://localhost:3000/runs/" + "0" * 36,
-                         window={"start": "2026-01-01T00:00:00", "end": "2026-01-02T00:00:00"})
-
-
-@functools.lru_cache(maxsize=len(NOTICE_KINDS))
-def _sample_variables(kind: str) -> dict[str, Any]:
-    return template_variables(_sample_context(kind))
 
 
 def _number(value: Any) -> float | int | None:
@@ -361,5 +316,27 @@ def _cell(value: Any) -> str:
     return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
 
 
+# -- samples (template checks) --------------------------------------------------------------
+def sample_context(kind: str) -> NoticeContext:
+    notice = Notice(
+        alert="example_alert", kind=kind, status="FIRING", previous_status="OK",
+        message="1 of 1 rows returned ALERT (value 8512, threshold 10000)",
+        evaluated_at=datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc), episode=1, sequence=0,
+        value=8512, threshold=10000,
+        rows=({"status": "ALERT", "actual_value": 8512, "threshold": 10000},),
+    )
+    return NoticeContext(notice=notice, channel="example", description="An example alert",
+                         owner="data_team", tags={"team": "finance"}, database="warehouse",
+                         run_id="0" * 36, run_url="http://localhost:3000/runs/" + "0" * 36,
+                         window={"start": "2026-01-01T00:00:00", "end": "2026-01-02T00:00:00"})
+
+
+@functools.lru_cache(maxsize=len(NOTICE_KINDS))
+def sample_variables(kind: str) -> dict[str, Any]:
+    return template_variables(sample_context(kind))
+
+
+
 # the names a template may use (computed from a sample, so it cannot drift from the real set)
-SAMPLE_VARIABLES = tuple(_sample_variables(FIRING))
+SAMPLE_VARIABLES = tuple(sample_variables(FIRING))
+
