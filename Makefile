@@ -56,6 +56,7 @@ test: install-test test-deps
 
 lint: install-test
 	$(BIN)/ruff check sentinel_assets sentinel_assets_tests bench
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf .sentinel .dagster_home demo/demo.db

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sentinel_assets.channels import DeliveryResult, LogChannel, NoticeContext
-from sentinel_assets.databases import SqlDatabase
+from sentinel_assets.databases.sql import SqlDatabase
 from sentinel_assets.engine.evaluation import evaluate_alert
 from sentinel_assets.spec.models import AlertSpec
 from sentinel_assets.state.store import FAILED, SENT, StateStore

@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from sentinel_assets.orchestration.factory import build_sentinel_defs
-from sentinel_assets.orchestration.failure_sensors import FailureCursor
+from sentinel_assets.observe.run_scan import ScanPosition
 from sentinel_assets_tests.health_helpers import (
     evaluate_at,
     make_db,
@@ -132,7 +132,7 @@ def test_runs_of_other_jobs_are_ignored(config, instance, outbox):
 def test_cursor_moves_past_the_runs_it_has_read(config, instance):
     defs = build_sentinel_defs(config)
     run_id = _crashed_run(instance, defs.get_job_def("nightly_total"))
-    cursor = FailureCursor.parse(_tick(defs, "sentinel_run_failures", instance).cursor,
+    cursor = ScanPosition.parse(_tick(defs, "sentinel_run_failures", instance).cursor,
                                  datetime.now(timezone.utc))
     record = instance.get_run_record_by_id(run_id)
     assert cursor.after == record.update_timestamp

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import pytest
 import sqlalchemy as sa
 
-from sentinel_assets.databases import QueryError, QueryTimeout, SqlDatabase
+from sentinel_assets.databases import QueryError, QueryTimeout
+from sentinel_assets.databases.sql import SqlDatabase
 from sentinel_assets.databases.sql import get_engine
 
 BACKENDS = ["sqlite", "postgresql", "mariadb"]

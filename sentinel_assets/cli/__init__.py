@@ -1,1 +1,1 @@
-""""""
+"""The ``sentinel`` command (click)."""

@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 import click
 
 from sentinel_assets.cli.format import echo_json, table, when
-from sentinel_assets.cli.health import cli_logging, healthcheck, metrics
+from sentinel_assets.cli.health import cli_logging, healthcheck
+from sentinel_assets.cli.metrics import metrics
 from sentinel_assets.cli.notify import notify_test
 from sentinel_assets.core.durations import parse_duration
 from sentinel_assets.names import NOT_EVALUATED, STATUS_TAG, Status

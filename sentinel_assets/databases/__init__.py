@@ -1,6 +1,6 @@
-"""Database resources: run an alert query and return a ``QueryResult``."""
+"""Database adapters: run an alert query and return a ``QueryResult`` (``Database`` protocol)."""
 
+from sentinel_assets.databases.base import Database
 from sentinel_assets.databases.errors import QueryError, QueryTimeout
-from sentinel_assets.databases.sql import SqlDatabase
 
-__all__ = ["QueryError", "QueryTimeout", "SqlDatabase"]
+__all__ = ["Database", "QueryError", "QueryTimeout"]

@@ -1,1 +1,1 @@
-""""""
+"""Evaluation, Dagster-free: query, judge, lifecycle, claim and deliver, for one alert or many."""

@@ -28,6 +28,7 @@ from sentinel_assets.core.lifecycle import (
 from sentinel_assets.core.messages import NoticeContext
 from sentinel_assets.core.query_result import QueryResult
 from sentinel_assets.core.silences import Silence, active_silence
+from sentinel_assets.databases.base import Database
 from sentinel_assets.databases.errors import QueryError
 from sentinel_assets.spec.models import AlertSpec
 from sentinel_assets.state.store import (
@@ -84,7 +85,7 @@ class Evaluation:
         return [d for d in self.deliveries if not d.ok]
 
 
-def run_query(alert: AlertSpec, database: Any, params: Mapping[str, Any] | None):
+def run_query(alert: AlertSpec, database: Database, params: Mapping[str, Any] | None):
     """Run the alert's query; a failure or timeout becomes an error message, never a raise."""
     try:
         result = database.query(
@@ -111,7 +112,7 @@ def _query_options(alert: AlertSpec) -> dict[str, Any]:
 def evaluate_alert(
     alert: AlertSpec,
     *,
-    database: Any,
+    database: Database | None,
     state_store: StateStore,
     channels: Mapping[str, Any],
     now: datetime | None = None,

@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
 import dagster as dg
@@ -44,6 +43,7 @@ from sentinel_assets.names import (
     schedule_name,
 )
 from sentinel_assets.observe.health import schedule_states
+from sentinel_assets.observe.run_scan import ScanPosition, scan_runs
 from sentinel_assets.spec.models import SentinelConfig
 from sentinel_assets.state.store import StateStore, deliveries_table
 
@@ -51,9 +51,10 @@ STATUS_VALUES = {S_OK: 0, S_PENDING: 1, S_FIRING: 2, S_ERROR: 3}
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE,
             dg.DagsterRunStatus.CANCELED]
 # runs updated this close to the last scrape are read again (clock skew between run workers)
-OVERLAP = timedelta(minutes=5)
-PAGE = 1000
 _log = logging.getLogger("sentinel_assets.observe.metrics")
+
+
+PAGE = 1000
 
 
 class RunTally:
@@ -66,43 +67,19 @@ class RunTally:
     def __init__(self) -> None:
         self.evaluations: Counter[tuple[str, str]] = Counter()
         self.last_run: dict[str, tuple[float, float]] = {}  # alert -> (end time, duration)
-        self._after: datetime | None = None
-        self._seen: dict[str, float] = {}
+        self._position = ScanPosition()
         self._lock = threading.Lock()
 
     def refresh(self, instance: dg.DagsterInstance) -> None:
         """Read the runs updated since the last refresh."""
         with self._lock:
-            floor = self._after - OVERLAP if self._after else None
-            fetch_after = floor
-            newest = self._after
-            while True:
-                records = instance.get_run_records(
-                    filters=dg.RunsFilter(statuses=FINISHED, updated_after=fetch_after),
-                    order_by="update_timestamp", ascending=True, limit=PAGE,
-                )
-                for record in records:
-                    newest = max(newest, record.update_timestamp) if newest else \
-                        record.update_timestamp
-                    self._count(record, floor)
-                if len(records) < PAGE or (fetch_after and
-                                           records[-1].update_timestamp <= fetch_after):
-                    break
-                fetch_after = records[-1].update_timestamp
-            if newest is not None:
-                self._after = newest
-                keep_from = (newest - 2 * OVERLAP).timestamp()
-                self._seen = {k: v for k, v in self._seen.items() if v >= keep_from}
+            for scanned in scan_runs(instance, FINISHED, self._position, PAGE):
+                if not scanned.old:  # an old run finished (and was counted) before the window
+                    self._count(scanned.record)
 
-    def _count(self, record: Any, floor: datetime | None) -> None:
+    def _count(self, record: Any) -> None:
         run = record.dagster_run
         evaluated = evaluated_alerts(run.tags)
-        if not evaluated or run.run_id in self._seen:
-            return
-        ended = record.end_time or record.update_timestamp.timestamp()
-        self._seen[run.run_id] = ended
-        if floor is not None and ended < floor.timestamp():
-            return  # finished (and counted) before the window; only its tags changed
         for alert_name, status in evaluated.items():
             self.evaluations[(alert_name, status)] += 1
         alert = run.tags.get(ALERT_TAG)

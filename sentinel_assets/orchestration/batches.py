@@ -24,8 +24,8 @@ from sentinel_assets.names import (
     member_tag,
     schedule_name,
 )
-from sentinel_assets.orchestration.jobs import evaluate_in_op, required_resources
 from sentinel_assets.orchestration.metadata import evaluation_metadata
+from sentinel_assets.orchestration.ops import evaluate_in_op, required_resources
 from sentinel_assets.spec.models import AlertSpec
 
 # the run's own sentinel/status is its worst member's

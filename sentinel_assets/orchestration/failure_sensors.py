@@ -50,6 +50,7 @@ from sentinel_assets.observe.health import (
     initialize,
     schedule_states,
 )
+from sentinel_assets.observe.run_scan import PAGE, ScanPosition, scan_runs
 from sentinel_assets.spec.models import AlertSpec, SentinelConfig
 
 _log = logging.getLogger("sentinel_assets.orchestration.sensors")
@@ -57,8 +58,6 @@ FAILED_STATUSES = [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 # on its very first tick the sensor looks this far back
 FIRST_LOOKBACK = timedelta(days=1)
 # runs updated this close to the cursor are read again (clock skew between run workers)
-OVERLAP = timedelta(minutes=5)
-PAGE = 200
 _REASON_EVENTS = {
     dg.DagsterEventType.RESOURCE_INIT_FAILURE,
     dg.DagsterEventType.STEP_FAILURE,
@@ -83,27 +82,6 @@ class CrashedRun:
     def message(self) -> str:
         verb = "was cancelled" if self.status == "CANCELED" else "failed"
         return f"run {self.run_id} {verb} before the evaluation finished: {self.reason}"
-
-
-@dataclass
-class FailureCursor:
-    """Where the run-failure sensor stopped: a run update time and the run ids seen near it."""
-
-    after: datetime
-    seen: dict[str, float]
-
-    @classmethod
-    def parse(cls, text: str | None, now: datetime) -> "FailureCursor":
-        try:
-            data = json.loads(text) if text else None
-            return cls(datetime.fromtimestamp(data["after"], tz=timezone.utc), dict(data["seen"]))
-        except (TypeError, ValueError, KeyError):
-            # no cursor yet (or one from another version): look back a day; notices already
-            # sent are not repeated, since they are claimed in the state store
-            return cls(now - FIRST_LOOKBACK, {})
-
-    def serialize(self) -> str:
-        return json.dumps({"after": self.after.timestamp(), "seen": self.seen}, sort_keys=True)
 
 
 def is_unhandled_failure(run: dg.DagsterRun) -> bool:
@@ -144,54 +122,30 @@ def report_failed_runs(
     so the episode is over and there is nothing left to tell.
     """
     now = now or datetime.now(timezone.utc)
-    position = FailureCursor.parse(cursor, now)
+    # no cursor yet (or one from another version): look back a day; notices already sent are
+    # not repeated, since they are claimed in the state store
+    position = ScanPosition.parse(cursor, now - FIRST_LOOKBACK)
     alerts = {a.name: a for a in config.alerts}
-    floor = position.after - OVERLAP
     store = None
     found: list[CrashedRun] = []
-    newest = position.after
-    fetch_after = floor
-    while True:
-        records = instance.get_run_records(
-            filters=dg.RunsFilter(statuses=FAILED_STATUSES, updated_after=fetch_after),
-            order_by="update_timestamp", ascending=True, limit=PAGE,
-        )
-        for record in records:
-            run = record.dagster_run
-            updated = record.update_timestamp
-            newest = max(newest, updated)
-            if run.run_id in position.seen:
-                continue
-            position.seen[run.run_id] = updated.timestamp()
-            ended = _ended_at(record)
-            if ended < floor or not is_unhandled_failure(run):
-                continue  # finished long ago (only its tags changed since), or handled
-            alert = alerts.get(run.tags[ALERT_TAG])
-            if alert is None:
-                continue  # an alert that is no longer in the specs
-            store = store or initialize(resources[STATE_KEY]).store()
-            last = store.load(alert.name).last_evaluated_at
-            if last is not None and last > ended:
-                continue
-            crash = CrashedRun(alert.name, run.run_id, run.status.value, ended,
-                               failure_reason(instance, run.run_id))
-            ev = record_finding(alert, Outcome(ERROR, crash.message), resources=resources,
-                                store=store, now=ended, run_id=run.run_id, log=log)
-            sent = tuple(f"{d.kind}->{d.channel}" for d in ev.deliveries if d.ok)
-            found.append(dataclasses.replace(crash, notified=sent))
-        if len(records) < PAGE or records[-1].update_timestamp <= fetch_after:
-            break
-        fetch_after = records[-1].update_timestamp
-    position.after = newest
-    keep_from = (newest - 2 * OVERLAP).timestamp()
-    position.seen = {k: v for k, v in position.seen.items() if v >= keep_from}
+    for scanned in scan_runs(instance, FAILED_STATUSES, position, PAGE):
+        run = scanned.run
+        if scanned.old or not is_unhandled_failure(run):
+            continue  # finished long ago (only its tags changed since), or handled
+        alert = alerts.get(run.tags[ALERT_TAG])
+        if alert is None:
+            continue  # an alert that is no longer in the specs
+        store = store or initialize(resources[STATE_KEY]).store()
+        last = store.load(alert.name).last_evaluated_at
+        if last is not None and last > scanned.ended_at:
+            continue
+        crash = CrashedRun(alert.name, run.run_id, run.status.value, scanned.ended_at,
+                           failure_reason(instance, run.run_id))
+        ev = record_finding(alert, Outcome(ERROR, crash.message), resources=resources,
+                            store=store, now=scanned.ended_at, run_id=run.run_id, log=log)
+        sent = tuple(f"{d.kind}->{d.channel}" for d in ev.deliveries if d.ok)
+        found.append(dataclasses.replace(crash, notified=sent))
     return position.serialize(), found
-
-
-def _ended_at(record: Any) -> datetime:
-    if record.end_time:
-        return datetime.fromtimestamp(record.end_time, tz=timezone.utc)
-    return record.update_timestamp
 
 
 def build_run_failure_sensor(config: SentinelConfig, resources: Mapping[str, Any],

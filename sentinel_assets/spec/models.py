@@ -157,9 +157,14 @@ class DatabaseSpec(_Model, DatabaseSettings):
 class ConditionSpec(_Model):
     """``{column: total, op: "<", threshold: 10000}`` on the first row."""
 
-    column: str
-    op: Literal["<", "<=", ">", ">=", "==", "!="]
-    threshold: float | int | str
+    column: str = Field(description="Column of the first row to compare, e.g. total; the "
+                        "alert is ALERT when the comparison holds and OK when it does not.")
+    op: Literal["<", "<=", ">", ">=", "==", "!="] = Field(
+        description="Comparison between the column's value and threshold: <, <=, >, >=, == or "
+        "!=.")
+    threshold: float | int | str = Field(
+        description="Value the column is compared with: a number, or a string (compared as "
+        "text when the two sides are not both numeric).")
 
     def to_condition(self) -> Condition:
         return Condition(self.column, self.op, self.threshold)
@@ -174,8 +179,11 @@ NoticeKind = Literal["firing", "repeat", "resolved", "escalation", "error", "err
 class NotifyEntry(_Model):
     """A channel with the notice kinds it wants."""
 
-    channel: str
-    on: list[NoticeKind] | None = None
+    channel: str = Field(description="Name of a channel defined under channels:.")
+    on: list[NoticeKind] | None = Field(
+        default=None,
+        description="Notice kinds this channel gets, one kind or a list of firing, repeat, "
+        "resolved, escalation, error, error_resolved; default: firing, repeat and resolved.")
 
     _on_as_list = field_validator("on", mode="before")(lambda cls, v: _as_list(v))
 
@@ -184,8 +192,13 @@ assert set(NOTICE_KINDS) == set(typing.get_args(NoticeKind))
 
 
 class EscalateSpec(_Model):
-    after: int = Field(ge=1, description="firing/repeat notices sent before escalating")
-    notify: list[str] = Field(min_length=1)
+    """Who else is told when an episode keeps firing."""
+
+    after: int = Field(ge=1, description="Number of firing/repeat notices sent in one episode "
+                       "before the escalation notice goes out (at least 1).")
+    notify: list[str] = Field(
+        min_length=1, description="Channel, or list of at least one channel, that gets the "
+        "escalation notice and then the episode's repeat and resolved notices.")
 
     _notify_as_list = field_validator("notify", mode="before")(lambda cls, v: _as_list(v))
 
@@ -193,17 +206,38 @@ class EscalateSpec(_Model):
 class DefaultsSpec(_Model):
     """Values every alert gets unless it sets its own."""
 
-    database: str | None = None
-    timezone: str = "UTC"
-    schedule: str | None = None
-    notify: list[str | NotifyEntry] = Field(default_factory=list)
-    owner: str | None = None
-    send_resolved: bool = True
-    repeat_interval: str | None = None
-    timeout: str | int | None = None
-    no_data: Literal["ok", "alert", "error"] | None = None
-    batch: bool | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
+    database: str | None = Field(
+        default=None, description="Database of every alert that names none; default: none, so "
+        "each alert must set database.")
+    timezone: str = Field(default="UTC", description="IANA timezone of the alerts' schedules, "
+                          "e.g. Europe/Berlin; default UTC.")
+    schedule: str | None = Field(
+        default=None, description="Cron expression (five fields or a shortcut like @daily) of "
+        "every alert that sets none; default: none, so each alert must set schedule.")
+    notify: list[str | NotifyEntry] = Field(
+        default_factory=list,
+        description="Notify entries of every alert that sets no notify of its own (replaced, "
+        "not merged); a channel name, a {channel, on} entry, or a list of them; default: none.")
+    owner: str | None = Field(
+        default=None, description="Owner channel of every alert that names none; default: none.")
+    send_resolved: bool = Field(
+        default=True, description="send_resolved of every alert that sets none; default true.")
+    repeat_interval: str | None = Field(
+        default=None, description="repeat_interval of every alert that sets none, a duration "
+        "string like '4h'; default: none (never repeat).")
+    timeout: str | int | None = Field(
+        default=None, description="Query timeout of every alert that sets none, a duration like "
+        "'60s' or a number of seconds; default: none (each alert's own default, 60s).")
+    no_data: Literal["ok", "alert", "error"] | None = Field(
+        default=None, description="no_data of every alert that sets none: ok, alert or error; "
+        "default: none (each alert's own default, ok).")
+    batch: bool | None = Field(
+        default=None, description="batch of every alert that sets none; default: none (false). "
+        "true also reaches windowed and asset alerts, which then fail unless they set batch: "
+        "false.")
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="Tags every alert gets; an alert's own tags win on "
+        "the same key; values may be strings, numbers or booleans (kept as text).")
 
     _check_tz = field_validator("timezone")(lambda cls, v: _validate_timezone(v))
     _notify_as_list = field_validator("notify", mode="before")(lambda cls, v: _as_list(v))
@@ -224,39 +258,85 @@ class DefaultsSpec(_Model):
 class AlertSpec(_Sourced):
     """One alert: a query, a schedule, and where its notices go."""
 
-    name: str
-    description: str = ""
-    owner: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    schedule: str
-    timezone: str = "UTC"
-    enabled: bool = True
-    database: str
-    query: str = Field(min_length=1)
-    condition: ConditionSpec | None = None
-    notify: list[str | NotifyEntry] = Field(default_factory=list)
-    for_: int = Field(default=1, ge=1, alias="for")
-    repeat_interval: timedelta | None = None
-    send_resolved: bool = True
-    escalate: EscalateSpec | None = None
-    timeout: timedelta = timedelta(seconds=60)
-    no_data: Literal["ok", "alert", "error"] = "ok"
-    max_rows: int = Field(default=1000, ge=1, le=100_000)
+    name: str = Field(
+        description="Unique name across all files, also the name of its Dagster job: lower-case "
+        "letters, digits and underscores, starting with a letter, at most 63 characters.")
+    description: str = Field(default="", description="What the alert watches, in one line; "
+                             "shown in notices and in Dagster; default empty.")
+    owner: str | None = Field(
+        default=None, description="Channel that gets the error and error_resolved notices "
+        "(and health notices); default defaults.owner, else the notify channels get them.")
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="Labels such as {team: finance}, used by silence "
+        "matchers and shown with the alert; merged over defaults.tags; values are kept as text.")
+    schedule: str = Field(
+        description="When to evaluate: a cron expression with five fields ('0 9 * * *') or a "
+        "shortcut like @daily; required unless defaults.schedule is set.")
+    timezone: str = Field(default="UTC", description="IANA timezone the schedule is read in, "
+                          "e.g. Europe/Berlin; default defaults.timezone, else UTC.")
+    enabled: bool = Field(default=True, description="false compiles the job but leaves its "
+                          "schedule stopped; default true.")
+    database: str = Field(description="Name of a database under databases: to run the query "
+                          "on; required unless defaults.database is set.")
+    query: str = Field(
+        min_length=1, description="SQL returning a status column (ALERT/OK, any case) with "
+        "optional actual_value and threshold columns, or any columns when condition is set.")
+    condition: ConditionSpec | None = Field(
+        default=None, description="Judge the first row with {column, op, threshold} instead of "
+        "a status column; default: none (the status column decides).")
+    notify: list[str | NotifyEntry] = Field(
+        default_factory=list,
+        description="Where firing, repeat and resolved notices go: a channel name, a {channel, "
+        "on} entry, or a list of them; default defaults.notify, else none.")
+    for_: int = Field(default=1, ge=1, alias="for",
+                      description="Consecutive ALERT evaluations (PENDING until then) before the "
+                      "alert fires; written `for:`; default 1.")
+    repeat_interval: timedelta | None = Field(
+        default=None, description="While firing, send a repeat notice once this long has passed "
+        "since the last one: a duration like '4h' or seconds; default: never repeat.")
+    send_resolved: bool = Field(default=True, description="Send a resolved notice when a "
+                                "notified episode ends; default true.")
+    escalate: EscalateSpec | None = Field(
+        default=None, description="{after: N, notify: [...]}: after N firing/repeat notices in "
+        "one episode, also tell these channels; default: no escalation.")
+    timeout: timedelta = Field(
+        default=timedelta(seconds=60), description="Query timeout: a duration like '30s' or a "
+        "number of seconds; a query that takes longer is an ERROR; default 60s.")
+    no_data: Literal["ok", "alert", "error"] = Field(
+        default="ok", description="Outcome when the query returns no rows: ok, alert or error; "
+        "default ok.")
+    max_rows: int = Field(default=1000, ge=1, le=100_000,
+                          description="Rows fetched and judged at most (1 to 100000); default "
+                          "1000.")
     maximum_bytes_billed: int | None = Field(
-        default=None, gt=0, description="BigQuery only: overrides the database's limit"
+        default=None, gt=0, description="BigQuery only: fail the query if it would bill more "
+        "bytes than this; overrides the database's limit; default: the database's."
     )
-    asset: str | None = None
-    severity: Literal["warn", "error"] = "error"
-    window: str | None = None
-    start: str | None = Field(default=None, description="first window, e.g. 2026-01-01")
-    lag: timedelta | None = Field(default=None, description="evaluate a window this long after it ends")
-    notify_backfills: bool = False
+    asset: str | None = Field(
+        default=None, description="Asset key like analytics/orders: the alert is also an asset "
+        "check on that asset; default: none.")
+    severity: Literal["warn", "error"] = Field(
+        default="error", description="Severity of the asset check when the alert is ALERT: warn "
+        "or error; only used with asset; default error.")
+    window: str | None = Field(
+        default=None, description="Time-partition the alert: hourly, daily, weekly or a cron "
+        "expression; the query gets :window_start and :window_end; default: none.")
+    start: str | None = Field(default=None, description="Start of the first window, an ISO "
+                              "date or date-time like 2026-01-01; only with window.")
+    lag: timedelta | None = Field(default=None, description="Evaluate a window this long after "
+                                  "it ends, a duration like '2h'; only with window; default: "
+                                  "right after it ends.")
+    notify_backfills: bool = Field(default=False, description="true: backfilled windows send "
+                                   "notices too; only with window; default false.")
     batch: bool = Field(
         default=False,
-        description="evaluate in one run with the other batched alerts of the same database, "
-        "schedule and timezone",
+        description="Evaluate in one run with the other batched alerts of the same database, "
+        "schedule and timezone; plain alerts only (no window, no asset); default false.",
     )
-    templates: dict[str, str] = Field(default_factory=dict)
+    templates: dict[str, str] = Field(
+        default_factory=dict, description="Jinja2 overrides of the notice text by part "
+        "(subject, body, html) or by kind and part (resolved.subject); they win over the "
+        "channel's.")
 
     @field_validator("name")
     @classmethod
