@@ -10,6 +10,7 @@ to its member.
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 
 class _Word(str, Enum):
@@ -114,12 +115,30 @@ def channel_key(channel: str) -> str:
 
 # --- definition names -------------------------------------------------------------------------
 HEALTH_JOB = "sentinel_healthcheck"
+#: the job scheduled ticks run: many alerts per run
+GROUP_JOB = "sentinel_evaluate"
 RETENTION_JOB = "sentinel_retention"
 SPEC_ERRORS_SENSOR = "sentinel_spec_errors"
 RUN_FAILURE_SENSOR = "sentinel_run_failures"
 LIVENESS_SENSOR = "sentinel_liveness"
 #: job names a user's alert may not take (with any ``job_prefix``)
-RESERVED_NAMES = (HEALTH_JOB, RETENTION_JOB)
+RESERVED_NAMES = (HEALTH_JOB, RETENTION_JOB, GROUP_JOB)
+
+
+def due_schedule_name(cron: str, timezone: str, job_prefix: str = "") -> str:
+    """The schedule that evaluates every alert on ``cron`` in ``timezone`` (grouped runs)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{cron}|{timezone}".encode()).hexdigest()[:8]
+    return schedule_name(f"{job_prefix}sentinel_due_{digest}")
+
+
+def alert_schedule_name(alert: Any, job_prefix: str = "") -> str:
+    """The schedule that evaluates an alert (an ``AlertSpec``): its own for a windowed alert,
+    else the grouped schedule of its cron and timezone."""
+    if alert.window:
+        return schedule_name(f"{job_prefix}{alert.name}")
+    return due_schedule_name(alert.schedule, alert.timezone, job_prefix)
 
 
 def schedule_name(job_name: str) -> str:

@@ -4,7 +4,7 @@ A delivery is tried up to ``max_attempts`` times. Waits between tries grow expon
 ``backoff`` seconds (``backoff``, ``2*backoff``, ``4*backoff``...) up to ``backoff_max``. A server
 that answers ``Retry-After`` is obeyed when it asks for at most ``retry_after_max`` seconds; one
 that asks for longer gets no further try now: the delivery is recorded as failed and the next
-evaluation retries it with the same idempotency key (DESIGN.md §3).
+evaluation retries it with the same idempotency key (docs/design.md, "The alert lifecycle").
 
 Only transient failures are retried (refused or dropped connections, 429, 5xx, SMTP 4xx replies);
 a bad token, an unknown channel or a rejected recipient fails at once. The policy is applied

@@ -1,4 +1,4 @@
-"""The ``sentinel`` command line (DESIGN.md §4)."""
+"""The ``sentinel`` command line (its commands are listed in docs/design.md, "Stable names")."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sentinel_assets.cli.health import cli_logging, healthcheck
 from sentinel_assets.cli.metrics import metrics
 from sentinel_assets.cli.notify import notify_test
 from sentinel_assets.core.durations import parse_duration
-from sentinel_assets.names import NOT_EVALUATED, STATUS_TAG, Status
+from sentinel_assets.names import GROUP_JOB, NOT_EVALUATED, STATUS_TAG, Status, member_tag
 from sentinel_assets.spec.errors import SpecError
 from sentinel_assets.spec.loader import load_specs
 from sentinel_assets.spec.models import SentinelConfig
@@ -290,7 +290,10 @@ def run(alerts, specs_dir) -> None:
     instance = _instance()
     store = _store()
     failed = 0
-    for alert in chosen:
+    jobs = {j.name for j in defs.get_repository_def().get_all_jobs()}
+    own = [a for a in chosen if a.name in jobs]
+    grouped = [a for a in chosen if a.name not in jobs]  # beyond the per-alert jobs limit
+    for alert in own:
         partition = None
         if alert.window:
             from sentinel_assets.orchestration.windows import last_complete_window_key
@@ -300,17 +303,50 @@ def run(alerts, specs_dir) -> None:
             instance=instance, raise_on_error=False, run_config=_QUIET, partition_key=partition
         )
         run = instance.get_run_by_id(result.run_id)
-        state = store.load(alert.name)
-        status = run.tags.get(STATUS_TAG, NOT_EVALUATED)
-        failed += status in (Status.ERROR, NOT_EVALUATED)
-        click.echo(f"{alert.name}: {status} -> state {state.status} ({state.last_message}) "
-                   f"[run {result.run_id[:8]}]")
-        sent = [d for d in store.deliveries(alert.name) if d.run_id == result.run_id]
-        for d in reversed(sent):
-            click.echo(f"    notice {d.kind} -> {d.channel}: {d.status}")
-        if not sent:
-            click.echo("    no notice")
+        failed += _report_run(alert.name, run.tags.get(STATUS_TAG, NOT_EVALUATED), result.run_id,
+                              store)
+    if grouped:
+        from sentinel_assets.orchestration.grouped import run_config_for, shards
+
+        job = defs.resolve_job_def(GROUP_JOB)
+        for _database, shard in shards(grouped):
+            result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                            run_config={**_QUIET, **run_config_for(job, shard)})
+            tags = instance.get_run_by_id(result.run_id).tags
+            for alert in shard:
+                failed += _report_run(alert.name, tags.get(member_tag(alert.name), NOT_EVALUATED),
+                                      result.run_id, store)
     sys.exit(1 if failed else 0)
+
+
+def _report_run(alert: str, status: str, run_id: str, store) -> int:
+    """Print one alert's outcome and the notices its run sent; 1 when it did not evaluate."""
+    state = store.load(alert)
+    click.echo(f"{alert}: {status} -> state {state.status} ({state.last_message}) "
+               f"[run {run_id[:8]}]")
+    sent = [d for d in store.deliveries(alert) if d.run_id == run_id]
+    for d in reversed(sent):
+        click.echo(f"    notice {d.kind} -> {d.channel}: {d.status}")
+    if not sent:
+        click.echo("    no notice")
+    return int(status in (Status.ERROR, NOT_EVALUATED))
+
+
+# -- schema ---------------------------------------------------------------------------------------
+@main.command()
+@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True),
+              help="Write the schema to this file instead of printing it.")
+def schema(out: str | None) -> None:
+    """Print the JSON Schema of a spec file (for editors: yaml-language-server $schema)."""
+    from sentinel_assets.spec.reference import schema_text
+
+    text = schema_text()
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    with open(out, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    click.echo(f"wrote {out}", err=True)
 
 
 main.add_command(notify_test)

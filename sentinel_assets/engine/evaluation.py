@@ -1,4 +1,5 @@
-"""One evaluation of one alert: query, judge, lifecycle, claim, deliver (DESIGN.md §1).
+"""One evaluation of one alert: query, judge, lifecycle, claim, deliver (docs/design.md, "The
+flow of one alert").
 
 Dagster-free so that it can run many times inside one op (batched evaluation), from the CLI and
 from tests. Notices are *claimed* in the same transaction that saves the new state and only then

@@ -29,7 +29,14 @@ import dagster as dg
 from dagster._utils.schedules import cron_string_iterator, reverse_cron_string_iterator
 
 from sentinel_assets.core.redaction import redact
-from sentinel_assets.names import STATE_KEY, Health, ProbeResult, channel_key, db_key, schedule_name
+from sentinel_assets.names import (
+    STATE_KEY,
+    Health,
+    ProbeResult,
+    alert_schedule_name,
+    channel_key,
+    db_key,
+)
 from sentinel_assets.spec.models import AlertSpec, SentinelConfig
 
 # plain strings: they reach Dagster metadata and JSON output
@@ -295,7 +302,7 @@ def find_stale_alerts(
     for alert in alerts:
         if not alert.enabled:
             continue
-        info = schedules.get(schedule_name(f"{job_prefix}{alert.name}"))
+        info = schedules.get(alert_schedule_name(alert, job_prefix))
         last = last_evaluated.get(alert.name)
         reference = last or (info.started_at if info else None)
         if reference is None:

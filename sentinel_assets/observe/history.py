@@ -78,11 +78,13 @@ def alert_history(instance: dg.DagsterInstance, alert: str, limit: int = 20) -> 
 
 
 def _batch_value(instance: dg.DagsterInstance, run_id: str, alert: str) -> str | None:
-    """The value a batch run recorded for ``alert`` (metadata of the output named after it)."""
-    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_OUTPUT)
-    for record in records.records:
+    """The value a grouped run recorded for ``alert`` (its asset check evaluation)."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    for record in records:
         data = record.event_log_entry.dagster_event.event_specific_data
-        if data.step_output_handle.output_name == alert:
+        named = data.metadata.get("alert")
+        if getattr(named, "value", None) == alert:
             value = data.metadata.get("value")
             raw = getattr(value, "value", None)
             return None if raw in (None, "None") else str(raw)

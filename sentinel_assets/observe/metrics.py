@@ -1,7 +1,8 @@
 """Prometheus metrics, computed on each scrape from the Dagster instance and the state store.
 
 Every run process records into the same Dagster storage and state database, so figures read
-from there are right however many processes evaluate alerts. Names (DESIGN.md §4):
+from there are right however many processes evaluate alerts. Names (stable, see docs/design.md,
+"Stable names"):
 
 - ``sentinel_alert_evaluations_total{alert,status}`` (counter): finished runs of the alert's job
   by their ``sentinel/status`` tag (OK, ALERT, ERROR, NO_DATA; NOT_EVALUATED when the run ended
@@ -40,7 +41,7 @@ from sentinel_assets.names import (
     MEMBER_TAG_PREFIX,
     NOT_EVALUATED,
     STATUS_TAG,
-    schedule_name,
+    alert_schedule_name,
 )
 from sentinel_assets.observe.health import schedule_states
 from sentinel_assets.observe.run_scan import ScanPosition, scan_runs
@@ -176,7 +177,7 @@ class SentinelCollector(Collector):
             stored = {}
         running = 0
         for alert in self.config.alerts:
-            info = stored.get(schedule_name(f"{self.job_prefix}{alert.name}"))
+            info = stored.get(alert_schedule_name(alert, self.job_prefix))
             running += info.running if info else alert.enabled
         gauge = GaugeMetricFamily("sentinel_scheduled_alerts",
                                   "Alerts whose schedule is running.")

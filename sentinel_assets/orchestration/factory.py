@@ -8,7 +8,8 @@ import re
 
 import dagster as dg
 
-from sentinel_assets.orchestration.batches import build_batch_definitions, group_batches
+from sentinel_assets.orchestration.checks import build_alert_checks
+from sentinel_assets.orchestration.grouped import build_group_job, build_group_schedules
 from sentinel_assets.orchestration.health_defs import build_health_defs
 from sentinel_assets.orchestration.jobs import build_alert_definitions
 from sentinel_assets.orchestration.resources import build_resources
@@ -20,6 +21,14 @@ from sentinel_assets.spec.models import SentinelConfig
 
 _log = logging.getLogger("sentinel_assets")
 _JOB_PREFIX = re.compile(r"^[A-Za-z0-9_]*$")
+DEFAULT_ALERT_JOBS_LIMIT = 500
+
+
+def _jobs_limit() -> int:
+    try:
+        return int(os.environ.get("SENTINEL_ALERT_JOBS_LIMIT") or DEFAULT_ALERT_JOBS_LIMIT)
+    except ValueError:
+        return DEFAULT_ALERT_JOBS_LIMIT
 
 
 def build_sentinel_defs(
@@ -28,6 +37,7 @@ def build_sentinel_defs(
     job_prefix: str = "",
     executor: dg.ExecutorDefinition | None = dg.in_process_executor,
     state_url: str | None = None,
+    alert_jobs_limit: int | None = None,
 ) -> dg.Definitions:
     """Compile alert specs into Dagster definitions.
 
@@ -35,16 +45,22 @@ def build_sentinel_defs(
         specs: a specs directory (default ``$SENTINEL_SPECS_DIR`` or ``./alert_specs``) or an
             already loaded ``SentinelConfig``.
         job_prefix: prepended to every job and schedule name, for embedding in a host project.
-        executor: the executor of the alert and batch jobs; in process by default (one op per
-            job: a step subprocess would only load the code location a second time). ``None``
-            leaves it to the definitions they are merged into (e.g. a Celery executor).
+        executor: the executor of sentinel's jobs; in process by default (one op per job: a
+            step subprocess would only load the code location a second time). ``None`` leaves
+            it to the definitions they are merged into (e.g. a Celery executor).
         state_url: the sentinel state database; default ``$SENTINEL_STATE_URL`` (as an
             ``EnvVar``) or SQLite next to the Dagster instance.
+        alert_jobs_limit: up to this many alerts, each alert also gets a job of its own (for
+            ``dagster job execute -j <alert>``); beyond it only windowed alerts do, and
+            ``sentinel run ALERT`` or the check's "Execute" in the UI runs one alert. Default
+            ``$SENTINEL_ALERT_JOBS_LIMIT``, else 500.
 
     Returns:
-        One job and one schedule per valid alert, the resources they need under ``sentinel_*``
-        keys, and a ``sentinel_spec_errors`` sensor that fails while some specs are broken.
-        Broken alerts are left out and reported; they never stop the valid ones.
+        Every valid alert as an asset check (on its ``asset:`` or on ``sentinel/<database>``),
+        one schedule per distinct cron and timezone that starts ``sentinel_evaluate`` runs per
+        database shard, per-alert jobs up to ``alert_jobs_limit``, the resources under
+        ``sentinel_*`` keys, and a ``sentinel_spec_errors`` sensor that fails while some specs
+        are broken. Broken alerts are left out and reported; they never stop the valid ones.
     """
     if not _JOB_PREFIX.match(job_prefix):
         raise ValueError(f"job_prefix {job_prefix!r} may only hold letters, digits and underscores")
@@ -54,20 +70,25 @@ def build_sentinel_defs(
         _log.warning("sentinel spec error: %s", error)
     resources = build_resources(config, state_url)
     available = set(config.channels)
-    jobs, schedules, checks = [], [], []
+    limit = alert_jobs_limit if alert_jobs_limit is not None else _jobs_limit()
+    own_jobs = len(config.alerts) <= limit
+    jobs, schedules = [], []
     for alert in config.alerts:
-        compiled = build_alert_definitions(alert, f"{job_prefix}{alert.name}", available, executor)
-        jobs.append(compiled.job)
-        schedules.append(compiled.schedule)
-        checks.extend(compiled.asset_checks)
-    for batch in group_batches(config.alerts, job_prefix):
-        job, schedule = build_batch_definitions(batch, available, executor)
-        jobs.append(job)
-        schedules.append(schedule)
+        if own_jobs or alert.window:
+            compiled = build_alert_definitions(alert, f"{job_prefix}{alert.name}", available,
+                                               executor, job_prefix)
+            jobs.append(compiled.job)
+            if compiled.schedule is not None:
+                schedules.append(compiled.schedule)
+    assets, checks = build_alert_checks(config.alerts, available, job_prefix)
+    group_job = build_group_job(config.alerts, available, job_prefix, executor)
+    jobs.append(group_job)
+    schedules.extend(build_group_schedules(config.alerts, group_job, job_prefix))
     sensor_name = f"{job_prefix}sentinel_spec_errors"
     defs = dg.Definitions(
         jobs=jobs,
         schedules=schedules,
+        assets=assets,
         asset_checks=checks,
         sensors=[build_spec_errors_sensor(errors, sensor_name)],
         resources=resources,

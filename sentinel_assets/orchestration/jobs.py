@@ -1,36 +1,33 @@
-"""One job per alert: the definitions; what runs inside them is in ``orchestration.ops``.
+"""One job per alert, for running one alert through Dagster by name
+(``dagster job execute -j <alert>``), up to ``build_sentinel_defs``'s ``alert_jobs_limit``.
 
-A plain alert is an op job; a windowed alert (``window:``) is the same op job, time-partitioned;
-an alert with ``asset:`` is an ``@asset_check`` on that key plus an asset job that runs the check,
-so its results show on the asset's Checks tab.
+A plain alert's job runs one op that evaluates it and records the evaluation on its asset check
+as well; a windowed alert (``window:``) has the same op job, time-partitioned, with its own
+schedule of the last complete window; an alert with ``asset:`` gets an asset job that runs its
+check. Scheduled evaluation of plain and asset alerts is grouped (``orchestration.grouped``).
+What runs inside the ops is in ``orchestration.ops``.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import dagster as dg
 
-from sentinel_assets.core.judging import ERROR, NO_DATA, OK
-from sentinel_assets.names import (
-    ALERT_TAG,
-    DATABASE_TAG,
-)
+from sentinel_assets.core.judging import ERROR
+from sentinel_assets.engine.group import GroupResult
+from sentinel_assets.names import ALERT_TAG, DATABASE_TAG
+from sentinel_assets.orchestration.checks import check_evaluation, check_key
 from sentinel_assets.orchestration.metadata import evaluation_metadata
 from sentinel_assets.orchestration.ops import evaluate_in_op, required_resources
-from sentinel_assets.orchestration.schedules import build_alert_schedule
-from sentinel_assets.orchestration.windows import (
-    build_window_schedule,
-    partitions_for,
-)
+from sentinel_assets.orchestration.windows import build_window_schedule, partitions_for
 from sentinel_assets.spec.models import AlertSpec
 
 
 @dataclass
 class AlertDefinitions:
-    """What one alert compiles to."""
+    """What one alert compiles to: a job, and a schedule when it has a window."""
 
     job: object
-    schedule: dg.ScheduleDefinition
-    asset_checks: list = field(default_factory=list)
+    schedule: dg.ScheduleDefinition | None = None
 
 
 def build_alert_definitions(
@@ -38,29 +35,19 @@ def build_alert_definitions(
     job_name: str,
     available_channels: set[str],
     executor: dg.ExecutorDefinition | None = dg.in_process_executor,
+    job_prefix: str = "",
 ) -> AlertDefinitions:
-    """The job, schedule and (for ``asset:`` alerts) asset check of one alert."""
-    channel_names = [c for c in alert.channel_names if c in available_channels]
+    """The job of one alert (and the schedule of a windowed one)."""
+    tags = {ALERT_TAG: alert.name, DATABASE_TAG: alert.database}
     if alert.asset:
-        check = build_alert_check(alert, job_name, channel_names)
         job = dg.define_asset_job(
-            name=job_name,
-            selection=dg.AssetSelection.checks(check),
-            description=_job_description(alert),
-            tags={ALERT_TAG: alert.name, DATABASE_TAG: alert.database},
-            executor_def=executor,
-        )
-        return AlertDefinitions(job, build_alert_schedule(alert, job), [check])
-    job = build_alert_job(alert, job_name, channel_names, executor)
-    if alert.window:
-        schedule = build_window_schedule(alert, job)
-    elif alert.batch:
-        # its batch job's schedule evaluates it; this one stays for runs of the alert alone
-        schedule = build_alert_schedule(alert, job, running=False,
-                                        note="stopped: a batch schedule evaluates this alert")
-    else:
-        schedule = build_alert_schedule(alert, job)
-    return AlertDefinitions(job, schedule)
+            name=job_name, selection=dg.AssetSelection.checks(check_key(alert, job_prefix)),
+            description=_job_description(alert), tags=tags, executor_def=executor)
+        return AlertDefinitions(job)
+    channel_names = [c for c in alert.channel_names if c in available_channels]
+    check = None if alert.window else check_key(alert, job_prefix)
+    job = build_alert_job(alert, job_name, channel_names, executor, check)
+    return AlertDefinitions(job, build_window_schedule(alert, job) if alert.window else None)
 
 
 def build_alert_job(
@@ -68,8 +55,10 @@ def build_alert_job(
     job_name: str,
     channel_names: list[str],
     executor: dg.ExecutorDefinition | None = dg.in_process_executor,
+    check: dg.AssetCheckKey | None = None,
 ) -> dg.JobDefinition:
-    """The job ``job_name`` that evaluates ``alert`` once per run (per window if windowed)."""
+    """The job ``job_name`` that evaluates ``alert`` once per run (per window if windowed);
+    with ``check``, each evaluation is also recorded on that asset check."""
 
     @dg.op(
         name=f"evaluate_{job_name}",
@@ -79,6 +68,8 @@ def build_alert_job(
     )
     def evaluate(context: dg.OpExecutionContext):
         ev = evaluate_in_op(context, alert, channel_names)
+        if check is not None:
+            context.log_event(check_evaluation(GroupResult(alert, ev), check, context.run_id))
         metadata = evaluation_metadata(ev)
         if ev.status == ERROR:
             # the ERROR notice went out (or was held back); the run fails with the reason
@@ -97,30 +88,6 @@ def build_alert_job(
         evaluate()
 
     return _job
-
-
-def build_alert_check(alert: AlertSpec, check_name: str, channel_names: list[str]):
-    """``@asset_check`` on the alert's asset key; notices are sent from inside the check."""
-    severity = dg.AssetCheckSeverity.WARN if alert.severity == "warn" else dg.AssetCheckSeverity.ERROR
-
-    @dg.asset_check(
-        asset=dg.AssetKey(alert.asset_key_path),
-        name=check_name,
-        description=alert.description or f"Sentinel alert {alert.name}",
-        required_resource_keys=required_resources(alert, channel_names),
-        blocking=False,
-    )
-    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        ev = evaluate_in_op(context, alert, channel_names)
-        # a failed check does not fail the run: the notice already went out from here
-        return dg.AssetCheckResult(
-            passed=ev.status in (OK, NO_DATA),
-            severity=severity,
-            description=ev.outcome.message,
-            metadata=evaluation_metadata(ev),
-        )
-
-    return _check
 
 
 def _job_description(alert: AlertSpec) -> str:

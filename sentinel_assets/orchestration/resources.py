@@ -1,4 +1,5 @@
-"""Dagster resources built from the specs, under namespaced keys (DESIGN.md §5).
+"""Dagster resources built from the specs, under namespaced keys (docs/design.md, "Dagster
+wiring").
 
 Keys: ``sentinel_db_<name>``, ``sentinel_channel_<name>``, ``sentinel_state``, so that
 ``dg.Definitions.merge`` with a host project cannot collide. A secret that is written as a whole

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from sentinel_assets.spec.cache import cached
 from sentinel_assets.spec.channels import CHANNEL_SPECS, CHANNEL_TYPES, ChannelSpec
 from sentinel_assets.spec.env_vars import MissingEnvVar, expand
 from sentinel_assets.spec.errors import SpecError, did_you_mean, validation_problems
@@ -32,7 +33,7 @@ DEFAULT_SPECS_DIR = "alert_specs"
 _channel_adapter: TypeAdapter = TypeAdapter(ChannelSpec)
 # defaults an alert inherits when it does not set the key itself
 _INHERITED = ("database", "timezone", "schedule", "owner", "send_resolved", "repeat_interval",
-              "timeout", "no_data", "batch")
+              "timeout", "no_data")
 
 
 def specs_dir_from_env() -> Path:
@@ -50,8 +51,13 @@ def load_specs(specs_dir: str | os.PathLike | None = None) -> SentinelConfig:
     files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     if not files:
         loader.error(str(root), "no *.yaml or *.yml files found", warning=True)
-    docs = [(str(p), loader.read(p)) for p in files]
-    return loader.build([(f, d) for f, d in docs if d is not None])
+        return loader.build([])
+
+    def load() -> SentinelConfig:
+        docs = [(str(p), loader.read(p)) for p in files]
+        return loader.build([(f, d) for f, d in docs if d is not None])
+
+    return cached(files, load)
 
 
 def load_specs_from_dict(data: dict, source: str = "<inline>") -> SentinelConfig:
@@ -236,6 +242,10 @@ class _Loader:
                            section="defaults")
                 continue
             self._report_duplicates(file, raw, {"section": "defaults"})
+            if "batch" in raw:
+                self.error(file, "batch is no longer needed: every scheduled alert is evaluated "
+                           "in grouped runs (many alerts per run); remove it", field="batch",
+                           line=raw.line_of("batch"), section="defaults", warning=True)
             raw = self._substitute(file, raw, {"section": "defaults"}, raw.line, partial=True)
             for key, value in raw.items():
                 if key in merged and merged[key] != value:
@@ -291,6 +301,11 @@ class _Loader:
             inherited.add("notify")
         if defaults.tags:
             merged["tags"] = {**defaults.tags, **(merged.get("tags") or {})}
+        if "batch" in raw:
+            self.error(file, "batch is no longer needed: every scheduled alert is evaluated in "
+                       "grouped runs (many alerts per run); remove it", field="batch",
+                       line=raw.line_of("batch") if isinstance(raw, LineDict) else line,
+                       warning=True, **where)
         alert = self._validate(AlertSpec, merged, file, raw, where, line=line)
         # references are checked on the raw values too, so a broken alert reports all its errors
         refs_ok = self._check_references(file, raw, line, where["alert"], merged, inherited,

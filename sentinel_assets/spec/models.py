@@ -1,4 +1,4 @@
-"""The YAML contract as pydantic models (DESIGN.md §2).
+"""The YAML contract as pydantic models (docs/design.md, "The YAML contract").
 
 Secret fields (database URLs, tokens, passwords, webhook URLs and secrets, header values) keep
 their ``${VAR}`` references unexpanded: they are resolved where they are used, and reach Dagster
@@ -232,9 +232,8 @@ class DefaultsSpec(_Model):
         default=None, description="no_data of every alert that sets none: ok, alert or error; "
         "default: none (each alert's own default, ok).")
     batch: bool | None = Field(
-        default=None, description="batch of every alert that sets none; default: none (false). "
-        "true also reaches windowed and asset alerts, which then fail unless they set batch: "
-        "false.")
+        default=None, description="Accepted and ignored: every scheduled alert is evaluated in "
+        "grouped runs; `sentinel validate` says so.")
     tags: dict[str, str] = Field(
         default_factory=dict, description="Tags every alert gets; an alert's own tags win on "
         "the same key; values may be strings, numbers or booleans (kept as text).")
@@ -301,7 +300,7 @@ class AlertSpec(_Sourced):
         "one episode, also tell these channels; default: no escalation.")
     timeout: timedelta = Field(
         default=timedelta(seconds=60), description="Query timeout: a duration like '30s' or a "
-        "number of seconds; a query that takes longer is an ERROR; default 60s.")
+        "number of seconds; a query that takes longer is an ERROR; default 1m (60 seconds).")
     no_data: Literal["ok", "alert", "error"] = Field(
         default="ok", description="Outcome when the query returns no rows: ok, alert or error; "
         "default ok.")
@@ -322,7 +321,8 @@ class AlertSpec(_Sourced):
         default=None, description="Time-partition the alert: hourly, daily, weekly or a cron "
         "expression; the query gets :window_start and :window_end; default: none.")
     start: str | None = Field(default=None, description="Start of the first window, an ISO "
-                              "date or date-time like 2026-01-01; only with window.")
+                              "date or date-time like 2026-01-01; only with window; default "
+                              "2026-01-01.")
     lag: timedelta | None = Field(default=None, description="Evaluate a window this long after "
                                   "it ends, a duration like '2h'; only with window; default: "
                                   "right after it ends.")
@@ -330,8 +330,8 @@ class AlertSpec(_Sourced):
                                    "notices too; only with window; default false.")
     batch: bool = Field(
         default=False,
-        description="Evaluate in one run with the other batched alerts of the same database, "
-        "schedule and timezone; plain alerts only (no window, no asset); default false.",
+        description="Accepted and ignored: every scheduled alert is evaluated in grouped runs "
+        "(many alerts per run, one per database shard); `sentinel validate` says so.",
     )
     templates: dict[str, str] = Field(
         default_factory=dict, description="Jinja2 overrides of the notice text by part "
@@ -396,9 +396,6 @@ class AlertSpec(_Sourced):
             raise ValueError("start, lag and notify_backfills only apply to alerts with a window")
         if self.window is not None and self.asset is not None:
             raise ValueError("an alert cannot have both window and asset yet; split it in two")
-        if self.batch and (self.window is not None or self.asset is not None):
-            raise ValueError("batch applies to plain alerts only, not to alerts with a window "
-                             "or an asset")
         return self
 
     @property
@@ -447,12 +444,19 @@ class SentinelConfig(BaseModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    databases: dict[str, DatabaseSpec] = Field(default_factory=dict)
-    channels: dict[str, Any] = Field(default_factory=dict)
-    defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
-    alerts: list[AlertSpec] = Field(default_factory=list)
-    errors: list[Any] = Field(default_factory=list)
-    specs_dir: str | None = None
+    databases: dict[str, DatabaseSpec] = Field(
+        default_factory=dict, description="Valid databases of every file, by name.")
+    channels: dict[str, Any] = Field(
+        default_factory=dict, description="Valid channels of every file, by name.")
+    defaults: DefaultsSpec = Field(default_factory=DefaultsSpec,
+                                   description="The defaults of every file, merged.")
+    alerts: list[AlertSpec] = Field(
+        default_factory=list, description="Valid alerts of every file, defaults applied.")
+    errors: list[Any] = Field(
+        default_factory=list, description="Spec errors and warnings (SpecError), each with "
+        "file, line, alert and field where known.")
+    specs_dir: str | None = Field(default=None,
+                                  description="The directory the specs were read from.")
 
     def alert(self, name: str) -> AlertSpec:
         for alert in self.alerts:
