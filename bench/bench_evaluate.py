@@ -10,8 +10,8 @@ Against a generated SQLite alert (see ``gen_specs.py``), repeated and timed one 
 - ``execute_in_process`` of the alert's job: one Dagster run per evaluation, on a SQLite
   DagsterInstance and, when the local PostgreSQL answers, on dagster-postgres storage in a fresh
   database (TCP 127.0.0.1, trust auth, psycopg2);
-- the same for a batch job (``batch: true``) holding every generated alert (``--alerts``), and
-  its cost divided by the alerts it evaluated;
+- a grouped run of ``sentinel_evaluate`` holding every generated alert (``--alerts``), as a
+  scheduled tick starts it, and its cost divided by the alerts it evaluated;
 - ``dagster job execute`` as a subprocess (``--cli-runs``, default 3), the cost per alert of a run
   launched as its own process.
 
@@ -139,8 +139,9 @@ def run(args) -> str:
     from sentinel_assets.channels.log import LogChannel
     from sentinel_assets.databases.sql import SqlDatabase
     from sentinel_assets.engine.evaluation import evaluate_alert
-    from sentinel_assets.orchestration.batches import group_batches
+    from sentinel_assets.names import GROUP_JOB
     from sentinel_assets.orchestration.factory import build_sentinel_defs
+    from sentinel_assets.orchestration.grouped import run_config_for
     from sentinel_assets.spec.loader import load_specs
     from sentinel_assets.state.store import StateStore
 
@@ -202,7 +203,7 @@ def run(args) -> str:
             # 3. one Dagster run per evaluation
             os.environ["SENTINEL_OUTBOX"] = str(tmp / "outbox.jsonl")
             state_url = f"sqlite:///{tmp / 'run_state.db'}"
-            defs = build_sentinel_defs(config, state_url=state_url)
+            defs = build_sentinel_defs(config.model_copy(update={"alerts": [alert]}), state_url=state_url)
             job = defs.resolve_job_def(alert.name)
             instances = [("SQLite", _sqlite_instance(tmp / "home_sqlite"))]
             if pg_up:
@@ -222,27 +223,27 @@ def run(args) -> str:
                 cases.append(timed(f"execute_in_process, {label} instance", one_run, args.runs,
                                    note))
 
-            # 3b. batched evaluation: every generated alert in one batch job
-            members = [a.model_copy(update={
-                "batch": True, "enabled": True, "database": alert.database,
-                "schedule": alert.schedule, "timezone": alert.timezone}) for a in config.alerts]
-            (batch,) = group_batches(members)
-            batch_defs = build_sentinel_defs(config.model_copy(update={"alerts": members}),
+            # 3b. grouped evaluation: every generated alert in one run of sentinel_evaluate, as
+            # a scheduled tick starts it (one event per alert, concurrent queries)
+            members = [a.model_copy(update={"enabled": True, "database": alert.database})
+                       for a in config.alerts]
+            group_defs = build_sentinel_defs(config.model_copy(update={"alerts": members}),
                                              state_url=state_url)
-            batch_job = batch_defs.resolve_job_def(batch.name)
+            group_job = group_defs.resolve_job_def(GROUP_JOB)
+            group_config = {**QUIET, **run_config_for(group_job, members)}
             k = len(members)
             for label, instance in instances:
-                def one_batch(_i, instance=instance):
-                    if not batch_job.execute_in_process(instance=instance,
-                                                        run_config=QUIET).success:
-                        raise RuntimeError(f"the run of {batch.name} failed")
+                def one_group(_i, instance=instance):
+                    if not group_job.execute_in_process(instance=instance,
+                                                        run_config=group_config).success:
+                        raise RuntimeError(f"the run of {GROUP_JOB} failed")
 
-                case = timed(f"batch job of {k} alerts, {label} instance", one_batch,
-                             args.runs, "`batch: true`: one op, one output + metadata per alert")
+                case = timed(f"grouped run of {k} alerts, {label} instance", one_group,
+                             args.runs, "one op, one asset check evaluation event per alert")
                 cases.append(case)
                 cases.append(Case(f"… the same, per alert ({k} per run)", case.first_ms / k,
                                   [w / k for w in case.wall_ms], [c / k for c in case.cpu_ms],
-                                  "the batch run's cost divided by its alerts"))
+                                  "the grouped run's cost divided by its alerts"))
 
             # 4. a run as its own process, as `dagster job execute` does it
             if args.cli_runs:
@@ -311,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cli-runs", type=int, default=3,
                         help="`dagster job execute` processes (0: skip)")
     parser.add_argument("--alerts", type=int, default=50,
-                        help="alerts in the generated specs, all of them in the batch case")
+                        help="alerts in the generated specs, all of them in the grouped case")
     parser.add_argument("--alert", help="which generated alert to evaluate (default: the first)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-pg", action="store_true", help="leave out the PostgreSQL cases")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -108,13 +109,20 @@ def child(specs_dir: str, mode: str) -> dict:
 
 
 # -- parent ------------------------------------------------------------------------------------
-def measure(specs_dir: Path, mode: str) -> dict:
-    """Run ``child`` in a fresh interpreter and return its measurements plus the process wall."""
+def measure(specs_dir: Path, mode: str, cache_dir: Path | None = None) -> dict:
+    """Run ``child`` in a fresh interpreter and return its measurements plus the process wall.
+
+    ``cache_dir``: the parsed-spec cache the child uses (``SENTINEL_SPEC_CACHE_DIR``); None: off.
+    """
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    if cache_dir is None:
+        env["SENTINEL_SPEC_CACHE"] = "off"
+    else:
+        env["SENTINEL_SPEC_CACHE_DIR"] = str(cache_dir)
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child", str(specs_dir), "--mode", mode],
-        capture_output=True, text=True, cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+        capture_output=True, text=True, cwd=REPO_ROOT, env=env,
     )
     wall = time.perf_counter() - started
     if proc.returncode != 0:
@@ -198,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the raw measurements to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="grpc", help=argparse.SUPPRESS)
+    parser.add_argument("--cache", default="cold,warm",
+                        help="parsed-spec cache: cold (parse the YAML, as the first process "
+                        "after a change) and/or warm (every later process: code server, run "
+                        "workers, CLI)")
     args = parser.parse_args(argv)
 
     if args.child:
@@ -216,10 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sentinel_bench_load_") as tmp:
         for n in sizes:
             specs = generate(Path(tmp) / f"specs_{n}", n, seed=args.seed, batch=args.batch)
-            for mode in modes:
+            for mode, cache in [(m, c) for m in modes for c in args.cache.split(",")]:
+                cache_dir = Path(tmp) / f"cache_{n}"
+                if cache == "warm":
+                    measure(specs.specs_dir, mode, cache_dir)  # fills the cache, not counted
                 runs = []
                 for i in range(args.repeat):
-                    res = measure(specs.specs_dir, mode)
+                    if cache == "cold":
+                        shutil.rmtree(cache_dir, ignore_errors=True)
+                    res = measure(specs.specs_dir, mode, cache_dir)
+                    res["mode"] = f"{mode}, {cache} cache"
                     if res["spec_errors"] or res["alerts"] != n:
                         raise RuntimeError(f"the generated specs for N={n} did not load cleanly: "
                                            f"{res['alerts']} alerts, errors {res['spec_errors']}")

@@ -5,7 +5,9 @@ Usage: .venv/bin/python scripts/lock_requirements.py [--check]
 The roots are ``[project].dependencies`` of pyproject.toml (not the test extra); every package
 they need on this platform is pinned to the version installed in the running interpreter, so
 the image gets exactly what the tests ran against. (The build backend that turns the project
-into a wheel is pinned in the Dockerfile's build stage.) ``--check`` exits 1 when the file is out of date (test_deploy_files.py runs the same check).
+into a wheel is pinned in the Dockerfile's build stage.) ``--check`` exits 1 when the file is out of date for this venv.
+The tests (sentinel_assets_tests/deploy/test_deploy_files.py) do not run it: they only check
+that the lock is consistent with pyproject.toml and the Dockerfile, never against an index.
 """
 
 from __future__ import annotations

@@ -7,9 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from sentinel_assets.cli.demo import build_demo_db
-
-REPO = Path(__file__).resolve().parent.parent
-DEMO_SPECS = REPO / "alert_specs"
+from sentinel_assets_tests.helpers import DEMO_SPECS
 
 
 def make_demo(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:

@@ -1,9 +1,11 @@
-"""Helpers for the health, sensor and metrics tests: specs on disk, past evaluations, daemons."""
+"""Helpers for the health, sensor and metrics tests: test databases, past evaluations, daemons.
+
+Spec files and free ports come from ``sentinel_assets_tests.helpers``.
+"""
 
 from __future__ import annotations
 
 import json
-import socket
 import time
 from datetime import datetime
 from pathlib import Path
@@ -22,22 +24,7 @@ from sentinel_assets.engine.evaluation import evaluate_alert
 from sentinel_assets.names import STATE_KEY, db_key
 from sentinel_assets.observe.health import initialize
 from sentinel_assets.orchestration.resources import build_resources
-from sentinel_assets.spec.loader import load_specs
 from sentinel_assets.spec.models import SentinelConfig
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (connections to it are refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def write_specs(folder: Path, text: str) -> SentinelConfig:
-    """Write ``text`` as the only spec file in ``folder`` and load it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "specs.yaml").write_text(text)
-    return load_specs(folder)
 
 
 def make_db(path: Path) -> str:

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -25,15 +24,11 @@ from aiosmtpd.smtp import AuthResult
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from sentinel_assets_tests.helpers import free_port
+
 SLACK_TOKEN = "xoxb-test-token-0123456789"
 SMTP_USER, SMTP_PASSWORD = "sentinel", "smtp-pass-4815162342"
 WEBHOOK_SECRET = "whsec-test-secret-2718281828"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- TLS ------------------------------------------------------------------------------------------

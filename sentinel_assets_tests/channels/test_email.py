@@ -3,34 +3,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 
-from sentinel_assets.core.messages import NoticeContext
 from sentinel_assets.channels.email import EmailChannel
-from sentinel_assets.core.lifecycle import Notice
-from sentinel_assets_tests.notify_servers import (
-    SMTP_PASSWORD,
-    SMTP_USER,
-    free_port,
-)
+from sentinel_assets_tests.helpers import free_port, notice_context
+from sentinel_assets_tests.notify_servers import SMTP_PASSWORD, SMTP_USER
 
 pytest_plugins = ["sentinel_assets_tests.notify_servers"]
-
-NOW = datetime(2026, 11, 5, 9, 0, tzinfo=timezone.utc)
-
-
-def notice_context(kind: str = "firing", thread_id: str | None = None, **extra) -> NoticeContext:
-    notice = Notice(
-        alert="orders_revenue_low", kind=kind, status="FIRING", previous_status="OK",
-        message="1 of 1 rows returned ALERT (value 8512, threshold 10000)", evaluated_at=NOW,
-        episode=1, sequence=0, value=8512, threshold=10000,
-        rows=({"status": "ALERT", "actual_value": 8512, "threshold": 10000, "orders": 41},),
-    )
-    return NoticeContext(notice=notice, channel="oncall",
-                         description="Yesterday's revenue is below 10k", owner="data_team",
-                         tags={"team": "finance", "severity": "high"},
-                         run_id="abcd1234", run_url="http://dagster.local/runs/abcd1234",
-                         thread_id=thread_id, **extra)
 
 
 def channel(port: int, **overrides) -> EmailChannel:

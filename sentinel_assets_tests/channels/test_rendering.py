@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import replace
 
 import pytest
@@ -14,8 +13,7 @@ from sentinel_assets.core.messages import (
     text_table,
 )
 from sentinel_assets.names import NOTICE_KINDS
-from sentinel_assets.spec.loader import load_specs
-from sentinel_assets_tests.test_channel_email import notice_context
+from sentinel_assets_tests.helpers import notice_context, write_specs
 
 
 @pytest.mark.parametrize("value, text", [
@@ -106,11 +104,6 @@ def test_a_failing_override_falls_back_to_the_default_and_says_so():
 
 
 # -- validation at load time ----------------------------------------------------------------------
-def write_specs(tmp_path, text: str):
-    (tmp_path / "specs.yaml").write_text(textwrap.dedent(text))
-    return load_specs(tmp_path)
-
-
 BASE = """
 databases: {db: {url: "sqlite://"}}
 channels:

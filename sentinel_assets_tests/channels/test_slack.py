@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 
 from sentinel_assets.channels.slack import SlackChannel
+from sentinel_assets_tests.helpers import notice_context
 from sentinel_assets_tests.notify_servers import (
     SLACK_TOKEN,
     FakeSlack,
     closed_port_url,
 )
-from sentinel_assets_tests.test_channel_email import notice_context
 
 pytest_plugins = ["sentinel_assets_tests.notify_servers"]
 

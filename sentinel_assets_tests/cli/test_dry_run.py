@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from sentinel_assets.cli.main import main
 from sentinel_assets.databases.bigquery import close_clients
 from sentinel_assets_tests.fake_bigquery import FakeBigQuery
+from sentinel_assets_tests.helpers import write_spec_file
 
 GIB = 2**30
 TIB = 2**40
@@ -24,10 +25,10 @@ def fake():
     close_clients()
 
 
-def write_specs(tmp_path, fake: FakeBigQuery, alerts: str, database_limit: str = "") -> str:
+def bigquery_specs(tmp_path, fake: FakeBigQuery, alerts: str, database_limit: str = "") -> str:
+    """A specs folder with a BigQuery database on ``fake`` and ``alerts`` under ``alerts:``."""
     specs = tmp_path / "alert_specs"
-    specs.mkdir()
-    (specs / "sentinel.yaml").write_text(textwrap.dedent(f"""\
+    write_spec_file(specs, "sentinel.yaml", textwrap.dedent(f"""\
         databases:
           warehouse:
             url: bigquery://shop-prod/analytics
@@ -50,7 +51,7 @@ def validate(*args: str):
 def test_dry_run_prints_bytes_processed_and_estimated_cost_per_bigquery_alert(fake, tmp_path):
     fake.respond("FROM orders", [("status", "STRING")], [], bytes_processed=2 * TIB)
     fake.respond("FROM events", [("status", "STRING")], [], bytes_processed=3 * GIB)
-    specs = write_specs(tmp_path, fake, """\
+    specs = bigquery_specs(tmp_path, fake, """\
         - name: orders_revenue_low
           query: SELECT 'OK' AS status FROM orders
         - name: events_stalled
@@ -80,7 +81,7 @@ def test_dry_run_prints_bytes_processed_and_estimated_cost_per_bigquery_alert(fa
 
 def test_price_per_tib_changes_the_estimate(fake, tmp_path):
     fake.respond("FROM orders", [("status", "STRING")], [], bytes_processed=4 * TIB)
-    specs = write_specs(tmp_path, fake, """\
+    specs = bigquery_specs(tmp_path, fake, """\
         - name: orders_revenue_low
           query: SELECT 'OK' AS status FROM orders
         """)
@@ -98,7 +99,7 @@ def test_an_alert_over_its_maximum_bytes_billed_is_an_error_before_it_is_schedul
                                                                                    tmp_path):
     fake.respond("FROM orders", [("status", "STRING")], [], bytes_processed=20 * GIB)
     fake.respond("FROM events", [("status", "STRING")], [], bytes_processed=GIB)
-    specs = write_specs(tmp_path, fake, """\
+    specs = bigquery_specs(tmp_path, fake, """\
         - name: orders_revenue_low
           query: SELECT 'OK' AS status FROM orders
           maximum_bytes_billed: 10737418240
@@ -120,7 +121,7 @@ def test_an_alert_over_its_maximum_bytes_billed_is_an_error_before_it_is_schedul
 
 def test_the_database_maximum_bytes_billed_applies_when_the_alert_sets_none(fake, tmp_path):
     fake.respond("FROM orders", [("status", "STRING")], [], bytes_processed=2 * GIB)
-    specs = write_specs(tmp_path, fake, """\
+    specs = bigquery_specs(tmp_path, fake, """\
         - name: orders_revenue_low
           query: SELECT 'OK' AS status FROM orders
         """, database_limit="maximum_bytes_billed: 1073741824")
@@ -133,7 +134,7 @@ def test_the_database_maximum_bytes_billed_applies_when_the_alert_sets_none(fake
 
 def test_a_query_bigquery_rejects_is_reported_with_the_reason(fake, tmp_path):
     fake.fail("FROM nowhere", "invalidQuery", "Unrecognized name: amount at [1:12]")
-    specs = write_specs(tmp_path, fake, """\
+    specs = bigquery_specs(tmp_path, fake, """\
         - name: orders_revenue_low
           query: SELECT amount AS status FROM nowhere
         """)
@@ -148,7 +149,7 @@ def test_a_query_bigquery_rejects_is_reported_with_the_reason(fake, tmp_path):
 
 def test_a_windowed_query_is_dry_run_with_typed_window_parameters(fake, tmp_path):
     fake.respond("FROM orders", [("status", "STRING")], [], bytes_processed=GIB)
-    specs = write_specs(tmp_path, fake, """\
+    specs = bigquery_specs(tmp_path, fake, """\
         - name: orders_revenue_low
           window: daily
           query: >-
@@ -166,7 +167,7 @@ def test_a_windowed_query_is_dry_run_with_typed_window_parameters(fake, tmp_path
 
 
 def test_without_dry_run_validate_sends_nothing_to_bigquery(fake, tmp_path):
-    specs = write_specs(tmp_path, fake, """\
+    specs = bigquery_specs(tmp_path, fake, """\
         - name: orders_revenue_low
           query: SELECT 'OK' AS status FROM orders
         """)

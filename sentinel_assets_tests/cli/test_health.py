@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from sentinel_assets.cli.main import main
 from sentinel_assets_tests.demo_project import make_demo
-from sentinel_assets_tests.health_helpers import free_port
+from sentinel_assets_tests.helpers import free_port
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from sentinel_assets.databases import QueryError, QueryTimeout
-from sentinel_assets.databases.sql import SqlDatabase
-from sentinel_assets.databases.sql import get_engine
+from sentinel_assets.databases.sql import SqlDatabase, get_engine
 
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
 

@@ -12,15 +12,20 @@ import ast
 import json
 import re
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import tomllib
 import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parent.parent
+from sentinel_assets_tests.helpers import REPO_ROOT
+
+ROOT = REPO_ROOT
 HOST, PORT = "{host}", "{port}"
 
 
@@ -274,18 +279,86 @@ def test_dockerignore_keeps_secrets_and_the_venv_out_of_the_build_context():
     assert not set(needed) & set(ignored)
 
 
-def test_requirements_lock_pins_the_runtime_dependencies_installed_here():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import lock_requirements
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
-    expected = lock_requirements.render(lock_requirements.runtime_pins())
-    assert (ROOT / "requirements.lock").read_text() == expected, (
-        "requirements.lock is out of date: run .venv/bin/python scripts/lock_requirements.py")
-    pins = [line for line in expected.splitlines() if line and not line.startswith("#")]
-    assert all(re.fullmatch(r"[a-z0-9][a-z0-9._-]*==[\w.+!-]+", p) for p in pins)
-    assert {"dagster==1.13.27", "dagster-postgres==0.29.27"} <= set(pins)
+# -- requirements.lock ------------------------------------------------------------------------------
+# Checked against pyproject.toml and the Dockerfile only: nothing here asks a package index or
+# looks at the venv, so a new release of a dependency cannot break these tests. Refresh the lock
+# with `.venv/bin/python scripts/lock_requirements.py`.
+LOCK = ROOT / "requirements.lock"
+
+
+def lock_lines() -> list[str]:
+    return [line.strip() for line in LOCK.read_text().splitlines()
+            if line.strip() and not line.strip().startswith("#")]
+
+
+def lock_pins() -> dict[str, Version]:
+    """Each pinned distribution (PEP 503 normalised name) and its version."""
+    pins: dict[str, Version] = {}
+    for line in lock_lines():
+        req = Requirement(line)
+        (spec,) = req.specifier
+        pins[canonicalize_name(req.name)] = Version(spec.version)
+    return pins
+
+
+def runtime_dependencies() -> list[Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return [Requirement(text) for text in project["dependencies"]]
+
+
+def test_every_line_of_requirements_lock_is_one_exact_pin():
+    lines = lock_lines()
+    assert lines, "requirements.lock pins nothing"
+    names = []
+    for line in lines:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement as exc:
+            pytest.fail(f"requirements.lock: {line!r} is not a requirement ({exc})")
+        specs = list(req.specifier)
+        assert len(specs) == 1 and specs[0].operator == "==" and "*" not in specs[0].version, (
+            f"requirements.lock: {line!r} is not name==version")
+        Version(specs[0].version)  # a real version, not a wildcard or a legacy string
+        assert not req.extras and req.marker is None and req.url is None, (
+            f"requirements.lock: {line!r} has extras, a marker or a URL")
+        names.append(canonicalize_name(req.name))
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    assert not duplicates, f"requirements.lock pins these more than once: {duplicates}"
+    assert canonicalize_name("sentinel_assets") not in names, "the project itself is not locked"
+
+
+@pytest.mark.parametrize("requirement", runtime_dependencies(), ids=str)
+def test_requirements_lock_pins_each_runtime_dependency_within_its_range(requirement):
+    if requirement.marker and not requirement.marker.evaluate(
+            {"python_version": "3.11", "sys_platform": "linux", "platform_system": "Linux"}):
+        pytest.skip(f"{requirement} does not apply to the image (Python 3.11, Linux)")
+    pins = lock_pins()
+    name = canonicalize_name(requirement.name)
+    assert name in pins, (
+        f"{requirement.name} (pyproject.toml) is not pinned in requirements.lock: "
+        "run .venv/bin/python scripts/lock_requirements.py")
+    assert requirement.specifier.contains(pins[name], prereleases=True), (
+        f"requirements.lock pins {name}=={pins[name]}, outside {requirement} of pyproject.toml")
+
+
+def test_image_installs_its_dependencies_from_requirements_lock_only():
+    instructions = dockerfile()
+    build = instructions[:max(i for i, (k, _) in enumerate(instructions) if k == "FROM")]
+    copied = next(i for i, (k, a) in enumerate(build) if k == "COPY" and "requirements.lock" in a)
+    installs = [(i, command.strip()) for i, (k, a) in enumerate(build) if k == "RUN"
+                for command in a.split("&&") if "pip install" in command]
+    from_lock = [(i, c) for i, c in installs if "-r requirements.lock" in c]
+    assert from_lock, "the Dockerfile does not `pip install -r requirements.lock`"
+    assert all(i > copied and "--no-deps" in c for i, c in from_lock), (
+        "requirements.lock must be copied first and installed with --no-deps (nothing resolved)")
+    for _, command in installs:
+        targets = [w for w in shlex.split(command.split("pip install", 1)[1])
+                   if not w.startswith("-") and w != "requirements.lock"]
+        for target in targets:
+            pinned = re.fullmatch(r"[A-Za-z0-9._-]+==\$\{\w+\}", target)
+            own_wheel = target.endswith(".whl") and "--no-deps" in command
+            assert pinned or own_wheel, (
+                f"`{command}` installs {target!r}, which is neither pinned nor from the lock")
 
 
 # -- the instance -------------------------------------------------------------------------------

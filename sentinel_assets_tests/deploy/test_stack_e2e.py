@@ -24,11 +24,12 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_httpserver import HTTPServer
 
-from sentinel_assets_tests.notify_servers import WEBHOOK_SECRET, WebhookReceiver, free_port
+from sentinel_assets_tests.helpers import REPO_ROOT, free_port
+from sentinel_assets_tests.notify_servers import WEBHOOK_SECRET, WebhookReceiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 STACK = ROOT / "scripts" / "stack.sh"
 ALERT = "stack_orders_late"
 # the scheduler ticks on the minute; the run is queued, launched and finished a few seconds later
@@ -37,7 +38,7 @@ FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
 
 RUNS_QUERY = """
 query AlertRuns($alert: String!) {
-  runsOrError(filter: {tags: [{key: "sentinel/alert", value: $alert}]}) {
+  runsOrError(filter: {tags: [{key: $alert, value: "ALERT"}]}) {
     __typename
     ... on Runs { results { runId jobName status tags { key value } } }
     ... on PythonError { message }
@@ -162,8 +163,8 @@ def _finished_runs(engine: sa.Engine) -> list[tuple[str, str]]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(sa.text(
             "SELECT r.run_id, r.status FROM runs r JOIN run_tags t ON t.run_id = r.run_id "
-            "WHERE t.key = 'sentinel/alert' AND t.value = :alert ORDER BY r.id"
-        ), {"alert": ALERT})]
+            "WHERE t.key = :member ORDER BY r.id"  # a grouped run that evaluated the alert
+        ), {"member": f"sentinel/batch/{ALERT}"})]
 
 
 def _wait_for_finished_run(engine: sa.Engine, stack: Stack) -> tuple[str, str]:
@@ -217,11 +218,13 @@ def test_daemon_runs_a_scheduled_alert_and_every_service_sees_it(stack):
 
     # Dagster's storage in PostgreSQL: the scheduled run, its tags and its event log
     assert status == "SUCCESS", _logs(stack.dir)
-    assert tags["sentinel/alert"] == ALERT
-    assert tags["sentinel/status"] == "ALERT"
+    # a grouped run of its database, started by the schedule of its cron, recording the alert on
+    # its asset check
+    assert tags[f"sentinel/batch/{ALERT}"] == "ALERT"
     assert tags["sentinel/database"] == "shop"
-    assert tags["dagster/schedule_name"] == f"{ALERT}_schedule"
-    assert {dg.DagsterEventType.RUN_START.value, dg.DagsterEventType.RUN_SUCCESS.value} <= events
+    assert tags["dagster/schedule_name"].startswith("sentinel_due_")
+    assert {dg.DagsterEventType.RUN_START.value, dg.DagsterEventType.RUN_SUCCESS.value,
+            dg.DagsterEventType.ASSET_CHECK_EVALUATION.value} <= events
     # sentinel's state store (SENTINEL_STATE_URL defaults to the same database)
     assert [tuple(d) for d in deliveries] == [("firing", "ops", "sent", run_id)]
 
@@ -231,14 +234,14 @@ def test_daemon_runs_a_scheduled_alert_and_every_service_sees_it(stack):
     assert notices[0]["run_url"] == f"{stack.webserver}/runs/{run_id}"
 
     # the webserver's GraphQL API lists the run with its tags
-    answer = _graphql(stack, RUNS_QUERY, {"alert": ALERT})
+    answer = _graphql(stack, RUNS_QUERY, {"alert": f"sentinel/batch/{ALERT}"})
     runs = answer["data"]["runsOrError"]
     assert runs["__typename"] == "Runs", answer
     listed = {r["runId"]: r for r in runs["results"]}
     assert listed[run_id]["status"] == "SUCCESS"
     listed_tags = {t["key"]: t["value"] for t in listed[run_id]["tags"]}
-    assert listed_tags["sentinel/alert"] == ALERT
-    assert listed_tags["sentinel/status"] == "ALERT"
+    assert listed[run_id]["jobName"] == "sentinel_evaluate"
+    assert listed_tags[f"sentinel/batch/{ALERT}"] == "ALERT"
 
     # the exporter counts it
     assert _evaluations(_get(stack.metrics), ALERT, "ALERT") == 1.0

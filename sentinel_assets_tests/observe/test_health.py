@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
+from sentinel_assets.names import alert_schedule_name
 from sentinel_assets.observe.health import (
     DEGRADED,
     FAIL,
@@ -25,12 +26,11 @@ from sentinel_assets.orchestration.resources import build_resources
 from sentinel_assets_tests.health_helpers import (
     beat_all_daemons,
     evaluate_at,
-    free_port,
     make_db,
     outbox_lines,
     set_schedule_state,
-    write_specs,
 )
+from sentinel_assets_tests.helpers import free_port, write_specs
 from sentinel_assets_tests.notify_servers import SLACK_TOKEN, smtp_factory, tls_files  # noqa: F401
 
 NOW = datetime.now(timezone.utc)
@@ -125,7 +125,8 @@ def test_stale_alert_detail_says_its_schedule_is_stopped(tmp_path, state_url, ou
     evaluate_at(config, "hourly_check", NOW - timedelta(hours=3))
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         beat_all_daemons(instance)
-        set_schedule_state(instance, "hourly_check_schedule", "0 * * * *", running=False)
+        set_schedule_state(instance, alert_schedule_name(config.alert("hourly_check")), "0 * * * *",
+                           running=False)
         report = _report(config, instance)
     assert _check(report, "alert:hourly_check").detail.endswith("its schedule is stopped")
 
@@ -153,7 +154,7 @@ alerts:
   - {name: new_check, schedule: "*/10 * * * *", database: db, query: "SELECT 1"}
 """)
     now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-    started = {"new_check_schedule": ScheduleInfo(True, now - timedelta(hours=1))}
+    started = {alert_schedule_name(config.alert("new_check")): ScheduleInfo(True, now - timedelta(hours=1))}
     assert [s.alert for s in find_stale_alerts(config.alerts, {}, started, now)] == ["new_check"]
     assert find_stale_alerts(config.alerts, {}, {}, now) == []  # start unknown: not judged
 

@@ -14,7 +14,8 @@ from sentinel_assets.cli.main import main
 from sentinel_assets.observe import logs as logging_config
 from sentinel_assets.observe.logs import LOGGER_NAME, configure_logging, redact
 from sentinel_assets.orchestration.factory import build_sentinel_defs
-from sentinel_assets_tests.health_helpers import make_db, write_specs
+from sentinel_assets_tests.health_helpers import make_db
+from sentinel_assets_tests.helpers import write_specs
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sentinel_assets.names import alert_schedule_name
 from sentinel_assets.observe.exporter import make_app, make_exporter, serve_in_thread
 from sentinel_assets.observe.health import HealthInputs, run_healthcheck
 from sentinel_assets.observe.history import alert_history
@@ -24,12 +25,8 @@ from sentinel_assets.observe.metrics import build_registry
 from sentinel_assets.orchestration.factory import build_sentinel_defs
 from sentinel_assets.orchestration.resources import build_resources
 from sentinel_assets.state.store import get_state_store
-from sentinel_assets_tests.health_helpers import (
-    evaluate_at,
-    free_port,
-    set_schedule_state,
-    write_specs,
-)
+from sentinel_assets_tests.health_helpers import evaluate_at, set_schedule_state
+from sentinel_assets_tests.helpers import free_port, write_specs
 
 
 @pytest.fixture
@@ -157,7 +154,8 @@ def test_each_run_is_counted_once_across_scrapes(tmp_path, config):
 
 def test_scheduled_alerts_leave_out_stopped_schedules(tmp_path, config):
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        set_schedule_state(instance, "broken_query_schedule", "*/30 * * * *", running=False)
+        set_schedule_state(instance, alert_schedule_name(config.alert("broken_query")),
+                           "*/30 * * * *", running=False)
         samples = _samples(build_registry(config, instance, get_state_store()))
     assert samples[("sentinel_scheduled_alerts", ())] == 1
 

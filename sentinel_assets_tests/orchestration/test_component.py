@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-SAMPLE = Path(__file__).parent / "sample_host_project"
+from sentinel_assets_tests.helpers import SAMPLE_HOST_PROJECT
+
+SAMPLE = SAMPLE_HOST_PROJECT
 DG = str(Path(sys.executable).parent / "dg")
 
 
@@ -43,7 +45,9 @@ def test_dg_list_defs_shows_alert_jobs_schedules_checks_next_to_host_definitions
     jobs = {j["name"] for j in listed["jobs"]}
     assert {"orders_job", "alerts_orders_present", "alerts_revenue_daily"} <= jobs
     schedules = {s["name"] for s in listed["schedules"]}
-    assert {"orders_schedule", "alerts_orders_present_schedule"} <= schedules
+    assert "orders_schedule" in schedules
+    assert any(s.startswith("alerts_sentinel_due_") for s in schedules)
+    assert "alerts_sentinel_evaluate" in jobs
     checks = {c["key"] for c in listed["asset_checks"]}
     assert "analytics/orders:alerts_orders_present" in checks
     resources = {r["name"] for r in listed["resources"]}

@@ -18,21 +18,47 @@ def demo_specs(tmp_path, monkeypatch):
     return specs
 
 
-def test_demo_definitions_are_loadable_with_one_job_and_schedule_per_alert(demo_specs):
+def _scheduled(repo) -> dict[str, list[str]]:
+    """Schedule name -> the alerts it evaluates (its metadata)."""
+    return {s.name: s.metadata["alerts"].value for s in repo.schedule_defs if "alerts" in s.metadata}
+
+
+def test_demo_definitions_are_loadable_with_a_job_per_alert_and_a_schedule_per_cron(demo_specs):
+    from sentinel_assets.names import alert_schedule_name
+    from sentinel_assets.spec.loader import load_specs
+
     defs = build_sentinel_defs(demo_specs)
     dg.Definitions.validate_loadable(defs)
     repo = defs.get_repository_def()
     jobs = {j.name for j in repo.get_all_jobs()}
     assert jobs >= set([
         "orders_revenue_low", "unshipped_orders", "orders_without_customer",
-        "pipeline_freshness", "customers_present",
+        "pipeline_freshness", "customers_present", "sentinel_evaluate",
     ])
-    schedule = repo.get_schedule_def("orders_revenue_low_schedule")
+    alert = load_specs(demo_specs).alert("orders_revenue_low")
+    schedule = repo.get_schedule_def(alert_schedule_name(alert))
     assert schedule.cron_schedule == "0 9 * * *"
     assert schedule.execution_timezone == "UTC"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    disabled = repo.get_schedule_def("customers_present_schedule")
-    assert disabled.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert schedule.job_name == "sentinel_evaluate"
+    scheduled = _scheduled(repo)
+    assert "orders_revenue_low" in scheduled[schedule.name]
+    # a disabled alert is a check and a job, but no schedule evaluates it
+    assert not any("customers_present" in names for names in scheduled.values())
+
+
+def test_every_alert_is_an_asset_check_on_its_database(demo_specs):
+    repo = build_sentinel_defs(demo_specs).get_repository_def()
+    keys = repo.asset_graph.asset_check_keys
+    assert dg.AssetCheckKey(dg.AssetKey(["sentinel", "demo"]), "orders_revenue_low") in keys
+    assert len(keys) == 5
+
+
+def test_beyond_the_jobs_limit_alerts_have_no_job_of_their_own(demo_specs):
+    repo = build_sentinel_defs(demo_specs, alert_jobs_limit=2).get_repository_def()
+    jobs = {j.name for j in repo.get_all_jobs()}
+    assert "orders_revenue_low" not in jobs and "sentinel_evaluate" in jobs
+    assert len(repo.asset_graph.asset_check_keys) == 5
 
 
 def test_jobs_carry_alert_and_database_tags(demo_specs):
@@ -52,7 +78,8 @@ def test_job_prefix_renames_jobs_schedules_and_sensor(demo_specs):
     defs = build_sentinel_defs(demo_specs, job_prefix="alerts_")
     repo = defs.get_repository_def()
     assert repo.has_job("alerts_orders_revenue_low")
-    assert repo.has_schedule_def("alerts_orders_revenue_low_schedule")
+    assert repo.has_job("alerts_sentinel_evaluate")
+    assert all(s.name.startswith("alerts_") for s in repo.schedule_defs)
     assert repo.has_sensor_def("alerts_sentinel_spec_errors")
     with pytest.raises(ValueError, match="job_prefix"):
         build_sentinel_defs(demo_specs, job_prefix="bad-prefix")

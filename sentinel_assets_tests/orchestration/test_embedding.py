@@ -39,7 +39,8 @@ def test_merging_into_a_host_project_keeps_both_sides_with_a_job_prefix(tmp_path
     repo = merged.get_repository_def()
     assert repo.has_job("orders_revenue_low") and repo.has_job("sentinel_orders_revenue_low")
     assert repo.has_schedule_def("nightly")
-    assert repo.has_schedule_def("sentinel_orders_revenue_low_schedule")
+    assert repo.has_job("sentinel_sentinel_evaluate")
+    assert any(s.name.startswith("sentinel_sentinel_due_") for s in repo.schedule_defs)
     assert {"warehouse", "state", "sentinel_state", "sentinel_db_demo"} <= set(merged.resources)
 
 
@@ -95,6 +96,7 @@ def test_alert_with_asset_is_a_check_whose_history_shows_pass_then_fail(checked,
     assert pg_instance.get_run_by_id(failing.run_id).tags["sentinel/status"] == "ALERT"
     notices = [json.loads(line) for line in outbox.read_text().splitlines()]
     assert [(n["alert"], n["kind"]) for n in notices] == [("orders_have_no_negative_amounts", "firing")]
-    # the alert's own schedule still exists and targets the check's job
-    schedule = merged.get_repository_def().get_schedule_def("s_orders_have_no_negative_amounts_schedule")
-    assert schedule.job_name == "s_orders_have_no_negative_amounts"
+    # scheduled evaluation is grouped: the schedule of its cron runs it with the others
+    (schedule,) = [s for s in merged.get_repository_def().schedule_defs
+                   if "orders_have_no_negative_amounts" in s.metadata.get("alerts", dg.MetadataValue.json([])).value]
+    assert schedule.job_name == "s_sentinel_evaluate"

@@ -8,15 +8,16 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 import pytest
 
-from sentinel_assets.orchestration.factory import build_sentinel_defs
+from sentinel_assets.names import alert_schedule_name
 from sentinel_assets.observe.run_scan import ScanPosition
+from sentinel_assets.orchestration.factory import build_sentinel_defs
 from sentinel_assets_tests.health_helpers import (
     evaluate_at,
     make_db,
     outbox_lines,
     set_schedule_state,
-    write_specs,
 )
+from sentinel_assets_tests.helpers import write_specs
 
 
 @pytest.fixture
@@ -144,7 +145,8 @@ def test_liveness_sensor_fires_once_for_an_alert_whose_schedule_stopped(config, 
     evaluate_at(config, "nightly_total", now - timedelta(hours=3))
     evaluate_at(config, "broken_query", now)
     defs = build_sentinel_defs(config)
-    set_schedule_state(instance, "nightly_total_schedule", "0 * * * *", running=False)
+    set_schedule_state(instance, alert_schedule_name(config.alert("nightly_total")), "0 * * * *",
+                       running=False)
     first = _tick(defs, "sentinel_liveness", instance)
     second = _tick(defs, "sentinel_liveness", instance, first.cursor)
     evaluate_at(config, "nightly_total", datetime.now(timezone.utc))

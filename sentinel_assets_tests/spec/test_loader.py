@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import textwrap
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from sentinel_assets.core.routing import Route
 from sentinel_assets.spec.errors import SpecError
 from sentinel_assets.spec.loader import load_specs, load_specs_from_dict
+from sentinel_assets_tests.helpers import write_spec_file
 
 BASE = """\
 databases:
@@ -44,13 +43,6 @@ GOOD_ALERT = """\
     schedule: "0 9 * * *"
     query: SELECT 'OK' AS status
 """
-
-
-def write(root: Path, name: str, text: str) -> Path:
-    path = root / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
 
 
 def alerts_file(*alerts: str) -> str:
@@ -87,8 +79,8 @@ def _no_test_env(monkeypatch):
 
 # -- a valid directory ----------------------------------------------------------------------------
 def test_a_valid_multi_file_directory_loads_every_alert(tmp_path):
-    write(tmp_path, "base.yaml", BASE)
-    write(tmp_path, "finance.yaml", """\
+    write_spec_file(tmp_path, "base.yaml", BASE)
+    write_spec_file(tmp_path, "finance.yaml", """\
         alerts:
           - name: orders_revenue_low
             description: Yesterday's revenue is below 10k
@@ -108,14 +100,14 @@ def test_a_valid_multi_file_directory_loads_every_alert(tmp_path):
             timeout: 90s
             no_data: error
         """)
-    write(tmp_path, "teams/logistics.yml", """\
+    write_spec_file(tmp_path, "teams/logistics.yml", """\
         alerts:
           - name: unshipped_orders
             schedule: "*/30 * * * *"
             query: SELECT COUNT(*) AS unshipped FROM orders
             condition: {column: unshipped, op: ">", threshold: 0}
         """)
-    write(tmp_path, "notes.txt", "not a spec: ignored")
+    write_spec_file(tmp_path, "notes.txt", "not a spec: ignored")
 
     config = load_specs(tmp_path)
 
@@ -142,8 +134,8 @@ def test_a_valid_multi_file_directory_loads_every_alert(tmp_path):
 
 
 def test_defaults_fill_in_what_an_alert_does_not_set(tmp_path):
-    write(tmp_path, "base.yaml", BASE)
-    write(tmp_path, "alerts.yaml", """\
+    write_spec_file(tmp_path, "base.yaml", BASE)
+    write_spec_file(tmp_path, "alerts.yaml", """\
         alerts:
           - name: inherits_everything
             schedule: "0 9 * * *"
@@ -171,7 +163,7 @@ def test_defaults_fill_in_what_an_alert_does_not_set(tmp_path):
 
 
 def test_defaults_can_carry_schedule_owner_and_lifecycle_settings(tmp_path):
-    write(tmp_path, "a.yaml", """\
+    write_spec_file(tmp_path, "a.yaml", """\
         databases: {demo: {url: "sqlite:///demo.db"}}
         channels: {outbox: {type: log}, owners: {type: log}}
         defaults:
@@ -201,8 +193,8 @@ def test_defaults_can_carry_schedule_owner_and_lifecycle_settings(tmp_path):
 
 
 def test_on_key_is_read_as_a_string_not_as_yaml_boolean(tmp_path):
-    write(tmp_path, "base.yaml", BASE)
-    write(tmp_path, "a.yaml", """\
+    write_spec_file(tmp_path, "base.yaml", BASE)
+    write_spec_file(tmp_path, "a.yaml", """\
         alerts:
           - name: with_on
             schedule: "0 9 * * *"
@@ -225,8 +217,8 @@ def test_on_key_is_read_as_a_string_not_as_yaml_boolean(tmp_path):
 
 
 def test_a_single_on_kind_and_a_single_notify_channel_may_be_written_without_a_list(tmp_path):
-    write(tmp_path, "base.yaml", BASE)
-    write(tmp_path, "a.yaml", """\
+    write_spec_file(tmp_path, "base.yaml", BASE)
+    write_spec_file(tmp_path, "a.yaml", """\
         alerts:
           - name: short_forms
             schedule: "0 9 * * *"
@@ -251,8 +243,8 @@ def test_a_single_on_kind_and_a_single_notify_channel_may_be_written_without_a_l
 # -- environment variables ------------------------------------------------------------------------
 def test_env_vars_are_substituted_with_defaults(tmp_path, monkeypatch):
     monkeypatch.setenv("SENTINEL_TEST_SCHEMA", "analytics")
-    write(tmp_path, "base.yaml", BASE)
-    write(tmp_path, "a.yaml", """\
+    write_spec_file(tmp_path, "base.yaml", BASE)
+    write_spec_file(tmp_path, "a.yaml", """\
         alerts:
           - name: uses_env
             description: "rows in ${SENTINEL_TEST_SCHEMA}"
@@ -274,7 +266,7 @@ def test_secret_fields_keep_their_env_var_references(tmp_path, monkeypatch):
     for var in ("WH_URL", "SLACK_TOKEN", "SMTP_USER", "SMTP_PASSWORD", "HOOK_URL", "HOOK_SECRET",
                 "HOOK_TOKEN", "SLACK_WEBHOOK"):
         monkeypatch.setenv(f"SENTINEL_TEST_{var}", f"https://leaked-{var.lower()}")
-    write(tmp_path, "base.yaml", BASE)
+    write_spec_file(tmp_path, "base.yaml", BASE)
 
     config = load_specs(tmp_path)
 
@@ -294,13 +286,13 @@ def test_secret_fields_keep_their_env_var_references(tmp_path, monkeypatch):
 
 def test_unset_secret_vars_are_not_load_errors(tmp_path):
     # secrets are resolved where they are used (dg.EnvVar); `sentinel validate` warns about them
-    write(tmp_path, "base.yaml", BASE)
+    write_spec_file(tmp_path, "base.yaml", BASE)
 
     assert load_specs(tmp_path).errors == []
 
 
 def test_unset_var_in_a_non_secret_field_names_file_alert_field_and_line(tmp_path):
-    write(tmp_path, "base.yaml", BASE)
+    write_spec_file(tmp_path, "base.yaml", BASE)
     text = alerts_file(
         good("first"),
         """\
@@ -310,7 +302,7 @@ def test_unset_var_in_a_non_secret_field_names_file_alert_field_and_line(tmp_pat
 """,
         good("last"),
     )
-    write(tmp_path, "a.yaml", text)
+    write_spec_file(tmp_path, "a.yaml", text)
 
     config = load_specs(tmp_path)
 
@@ -333,7 +325,7 @@ def test_unset_var_in_a_channel_names_the_channel_and_the_field(tmp_path):
             to: ["${SENTINEL_TEST_UNSET}"]
             smtp_host: localhost
         """
-    path = write(tmp_path, "a.yaml", text)
+    path = write_spec_file(tmp_path, "a.yaml", text)
 
     config = load_specs(tmp_path)
 
@@ -627,9 +619,9 @@ BROKEN_ALERTS = [
 def test_one_broken_alert_is_reported_and_the_others_still_load(
     tmp_path, broken, field, line_marker, message
 ):
-    write(tmp_path, "base.yaml", BASE)
+    write_spec_file(tmp_path, "base.yaml", BASE)
     text = alerts_file(good("first"), broken, good("last"))
-    path = write(tmp_path, "team.yaml", text)
+    path = write_spec_file(tmp_path, "team.yaml", text)
 
     config = load_specs(tmp_path)
 
@@ -648,11 +640,11 @@ def test_one_broken_alert_is_reported_and_the_others_still_load(
 
 
 def test_every_error_of_a_file_is_listed_not_just_the_first(tmp_path):
-    write(tmp_path, "base.yaml", BASE)
+    write_spec_file(tmp_path, "base.yaml", BASE)
     broken = [p.values[0].replace("name: broken", f"name: broken_{i}")
               for i, p in enumerate(BROKEN_ALERTS) if "Broken-Name" not in p.values[0]]
     text = alerts_file(good("first"), *broken, good("last"))
-    write(tmp_path, "team.yaml", text)
+    write_spec_file(tmp_path, "team.yaml", text)
 
     config = load_specs(tmp_path)
 
@@ -663,7 +655,7 @@ def test_every_error_of_a_file_is_listed_not_just_the_first(tmp_path):
 
 
 def test_an_alert_with_several_problems_reports_each_of_them(tmp_path):
-    write(tmp_path, "base.yaml", BASE)
+    write_spec_file(tmp_path, "base.yaml", BASE)
     text = alerts_file("""\
   - name: many_problems
     schedule: "61 9 * * *"
@@ -673,7 +665,7 @@ def test_an_alert_with_several_problems_reports_each_of_them(tmp_path):
     notify: [nobody]
     for: 0
 """)
-    write(tmp_path, "a.yaml", text)
+    write_spec_file(tmp_path, "a.yaml", text)
 
     config = load_specs(tmp_path)
 
@@ -683,10 +675,10 @@ def test_an_alert_with_several_problems_reports_each_of_them(tmp_path):
 
 
 def test_messages_read_as_sentences_without_pydantic_wording(tmp_path):
-    write(tmp_path, "base.yaml", BASE)
+    write_spec_file(tmp_path, "base.yaml", BASE)
     text = alerts_file(*(p.values[0].replace("name: broken", f"name: broken_{i}")
                          for i, p in enumerate(BROKEN_ALERTS)))
-    write(tmp_path, "a.yaml", text)
+    write_spec_file(tmp_path, "a.yaml", text)
 
     config = load_specs(tmp_path)
 
@@ -702,9 +694,9 @@ def test_messages_read_as_sentences_without_pydantic_wording(tmp_path):
 
 # -- names across files ---------------------------------------------------------------------------
 def test_duplicate_alert_names_across_files_name_both_places(tmp_path):
-    write(tmp_path, "base.yaml", BASE)
-    first = write(tmp_path, "a.yaml", alerts_file(good("other"), good("orders_late")))
-    second = write(tmp_path, "b.yaml", alerts_file(good("orders_late")))
+    write_spec_file(tmp_path, "base.yaml", BASE)
+    first = write_spec_file(tmp_path, "a.yaml", alerts_file(good("other"), good("orders_late")))
+    second = write_spec_file(tmp_path, "b.yaml", alerts_file(good("orders_late")))
 
     config = load_specs(tmp_path)
 
@@ -717,8 +709,8 @@ def test_duplicate_alert_names_across_files_name_both_places(tmp_path):
 
 
 def test_duplicate_database_across_files_names_both_places(tmp_path):
-    first = write(tmp_path, "a.yaml", "databases:\n  demo: {url: 'sqlite:///a.db'}\n")
-    second = write(tmp_path, "b.yaml", "databases:\n  demo: {url: 'sqlite:///b.db'}\n")
+    first = write_spec_file(tmp_path, "a.yaml", "databases:\n  demo: {url: 'sqlite:///a.db'}\n")
+    second = write_spec_file(tmp_path, "b.yaml", "databases:\n  demo: {url: 'sqlite:///b.db'}\n")
 
     config = load_specs(tmp_path)
 
@@ -730,9 +722,9 @@ def test_duplicate_database_across_files_names_both_places(tmp_path):
 
 # -- files that cannot be read --------------------------------------------------------------------
 def test_yaml_syntax_error_names_file_and_line_and_other_files_still_load(tmp_path):
-    write(tmp_path, "base.yaml", BASE)
-    write(tmp_path, "good.yaml", alerts_file(good("fine")))
-    path = write(tmp_path, "broken.yaml", """\
+    write_spec_file(tmp_path, "base.yaml", BASE)
+    write_spec_file(tmp_path, "good.yaml", alerts_file(good("fine")))
+    path = write_spec_file(tmp_path, "broken.yaml", """\
         alerts:
           - name: unclosed
             schedule: "0 9 * * *"
@@ -750,7 +742,7 @@ def test_yaml_syntax_error_names_file_and_line_and_other_files_still_load(tmp_pa
 
 
 def test_tab_indentation_is_a_yaml_error_with_a_line(tmp_path):
-    path = write(tmp_path, "a.yaml", "alerts:\n  - name: x\n\tschedule: '0 9 * * *'\n")
+    path = write_spec_file(tmp_path, "a.yaml", "alerts:\n  - name: x\n\tschedule: '0 9 * * *'\n")
 
     [error] = load_specs(tmp_path).errors
 
@@ -758,7 +750,7 @@ def test_tab_indentation_is_a_yaml_error_with_a_line(tmp_path):
 
 
 def test_duplicate_top_level_key_is_reported_with_its_line(tmp_path):
-    path = write(tmp_path, "a.yaml", "alerts: []\nchannels: {}\nalerts: []\n")
+    path = write_spec_file(tmp_path, "a.yaml", "alerts: []\nchannels: {}\nalerts: []\n")
 
     [error] = load_specs(tmp_path).errors
 
@@ -767,14 +759,14 @@ def test_duplicate_top_level_key_is_reported_with_its_line(tmp_path):
 
 
 def test_duplicate_key_does_not_hide_the_other_errors_of_the_alert(tmp_path):
-    write(tmp_path, "base.yaml", BASE)
+    write_spec_file(tmp_path, "base.yaml", BASE)
     text = alerts_file("""\
   - name: twice
     schedule: "0 9 * * *"
     schedule: "0 10 * * *"
     timezone: Nowhere/Town
 """, good("fine"))
-    write(tmp_path, "a.yaml", text)
+    write_spec_file(tmp_path, "a.yaml", text)
 
     config = load_specs(tmp_path)
 
@@ -785,7 +777,7 @@ def test_duplicate_key_does_not_hide_the_other_errors_of_the_alert(tmp_path):
 
 
 def test_errors_of_one_alert_are_listed_in_line_order(tmp_path):
-    write(tmp_path, "base.yaml", BASE)
+    write_spec_file(tmp_path, "base.yaml", BASE)
     text = alerts_file("""\
   - name: unordered
     schedule: "0 9 * * *"
@@ -794,7 +786,7 @@ def test_errors_of_one_alert_are_listed_in_line_order(tmp_path):
     repeat_interval: soon
     condition: {column: x, op: "~", threshold: 1}
 """)
-    write(tmp_path, "a.yaml", text)
+    write_spec_file(tmp_path, "a.yaml", text)
 
     config = load_specs(tmp_path)
 
@@ -802,7 +794,7 @@ def test_errors_of_one_alert_are_listed_in_line_order(tmp_path):
 
 
 def test_duplicate_key_in_a_channel_names_the_channel(tmp_path):
-    write(tmp_path, "a.yaml", """\
+    write_spec_file(tmp_path, "a.yaml", """\
         channels:
           outbox: {type: log}
           mail:
@@ -820,7 +812,7 @@ def test_duplicate_key_in_a_channel_names_the_channel(tmp_path):
 
 
 def test_unknown_top_level_key_suggests_the_section(tmp_path):
-    path = write(tmp_path, "a.yaml", "alert:\n  - name: x\n")
+    path = write_spec_file(tmp_path, "a.yaml", "alert:\n  - name: x\n")
 
     [error] = load_specs(tmp_path).errors
 
@@ -829,7 +821,7 @@ def test_unknown_top_level_key_suggests_the_section(tmp_path):
 
 
 def test_a_file_that_is_not_a_mapping_is_an_error(tmp_path):
-    path = write(tmp_path, "a.yaml", "- name: x\n")
+    path = write_spec_file(tmp_path, "a.yaml", "- name: x\n")
 
     [error] = load_specs(tmp_path).errors
 
@@ -838,8 +830,8 @@ def test_a_file_that_is_not_a_mapping_is_an_error(tmp_path):
 
 
 def test_an_empty_file_is_fine(tmp_path):
-    write(tmp_path, "empty.yaml", "")
-    write(tmp_path, "a.yaml", BASE + alerts_file(good("fine")))
+    write_spec_file(tmp_path, "empty.yaml", "")
+    write_spec_file(tmp_path, "a.yaml", BASE + alerts_file(good("fine")))
 
     config = load_specs(tmp_path)
 
@@ -858,7 +850,7 @@ def test_a_missing_directory_is_an_error_and_an_empty_one_a_warning(tmp_path):
 
 
 def test_specs_dir_comes_from_the_environment(tmp_path, monkeypatch):
-    write(tmp_path, "a.yaml", BASE + alerts_file(good("from_env")))
+    write_spec_file(tmp_path, "a.yaml", BASE + alerts_file(good("from_env")))
     monkeypatch.setenv("SENTINEL_SPECS_DIR", str(tmp_path))
 
     assert names(load_specs()) == ["from_env"]
@@ -866,7 +858,7 @@ def test_specs_dir_comes_from_the_environment(tmp_path, monkeypatch):
 
 # -- databases and channels -----------------------------------------------------------------------
 def test_channel_type_typo_suggests_the_type(tmp_path):
-    path = write(tmp_path, "a.yaml", "channels:\n  team:\n    type: slak\n    token: x\n")
+    path = write_spec_file(tmp_path, "a.yaml", "channels:\n  team:\n    type: slak\n    token: x\n")
 
     [error] = load_specs(tmp_path).errors
 
@@ -875,7 +867,7 @@ def test_channel_type_typo_suggests_the_type(tmp_path):
 
 
 def test_channel_errors_name_the_channel_field_and_line(tmp_path):
-    path = write(tmp_path, "a.yaml", """\
+    path = write_spec_file(tmp_path, "a.yaml", """\
         channels:
           mail:
             type: email
@@ -895,7 +887,7 @@ def test_channel_errors_name_the_channel_field_and_line(tmp_path):
 
 
 def test_database_without_a_url_scheme_is_an_error(tmp_path):
-    path = write(tmp_path, "a.yaml", "databases:\n  demo: {url: demo.db}\n")
+    path = write_spec_file(tmp_path, "a.yaml", "databases:\n  demo: {url: demo.db}\n")
 
     [error] = load_specs(tmp_path).errors
 
@@ -903,7 +895,7 @@ def test_database_without_a_url_scheme_is_an_error(tmp_path):
 
 
 def test_an_alert_using_a_broken_database_points_at_its_error(tmp_path):
-    write(tmp_path, "a.yaml", """\
+    write_spec_file(tmp_path, "a.yaml", """\
         databases:
           demo: {url: demo.db}
         channels: {outbox: {type: log}}
@@ -923,7 +915,7 @@ def test_an_alert_using_a_broken_database_points_at_its_error(tmp_path):
 
 
 def test_unknown_default_database_is_an_error_in_defaults(tmp_path):
-    path = write(tmp_path, "a.yaml", "databases: {demo: {url: 'sqlite:///x.db'}}\n"
+    path = write_spec_file(tmp_path, "a.yaml", "databases: {demo: {url: 'sqlite:///x.db'}}\n"
                  "defaults: {database: dmeo}\n")
 
     [error] = load_specs(tmp_path).errors
@@ -933,8 +925,8 @@ def test_unknown_default_database_is_an_error_in_defaults(tmp_path):
 
 
 def test_conflicting_defaults_in_two_files_name_both_places(tmp_path):
-    first = write(tmp_path, "a.yaml", "defaults:\n  timezone: UTC\n")
-    second = write(tmp_path, "b.yaml", "defaults:\n  timezone: Europe/Berlin\n")
+    first = write_spec_file(tmp_path, "a.yaml", "defaults:\n  timezone: UTC\n")
+    second = write_spec_file(tmp_path, "b.yaml", "defaults:\n  timezone: Europe/Berlin\n")
 
     [error] = load_specs(tmp_path).errors
 
@@ -943,9 +935,9 @@ def test_conflicting_defaults_in_two_files_name_both_places(tmp_path):
 
 
 def test_a_defaults_error_names_the_file_that_holds_the_key(tmp_path):
-    write(tmp_path, "a.yaml", "defaults:\n  database: demo\n"
+    write_spec_file(tmp_path, "a.yaml", "defaults:\n  database: demo\n"
           "databases: {demo: {url: 'sqlite:///x.db'}}\n")
-    second = write(tmp_path, "b.yaml", "defaults:\n  timezone: Mars/Base\n")
+    second = write_spec_file(tmp_path, "b.yaml", "defaults:\n  timezone: Mars/Base\n")
 
     [error] = load_specs(tmp_path).errors
 
@@ -953,7 +945,7 @@ def test_a_defaults_error_names_the_file_that_holds_the_key(tmp_path):
 
 
 def test_one_bad_default_does_not_take_the_other_defaults_away(tmp_path):
-    path = write(tmp_path, "base.yaml", """\
+    path = write_spec_file(tmp_path, "base.yaml", """\
         databases: {demo: {url: "sqlite:///x.db"}}
         channels: {outbox: {type: log}}
         defaults:
@@ -962,7 +954,7 @@ def test_one_bad_default_does_not_take_the_other_defaults_away(tmp_path):
           no_data: maybe
           shedule: "0 * * * *"
         """)
-    write(tmp_path, "a.yaml", alerts_file(good("fine")))
+    write_spec_file(tmp_path, "a.yaml", alerts_file(good("fine")))
 
     config = load_specs(tmp_path)
 
@@ -975,7 +967,7 @@ def test_one_bad_default_does_not_take_the_other_defaults_away(tmp_path):
 
 
 def test_an_entry_that_is_not_a_mapping_is_reported_at_its_line(tmp_path):
-    path = write(tmp_path, "a.yaml", "databases:\n  demo: {url: 'sqlite:///x.db'}\n  other: 5\n")
+    path = write_spec_file(tmp_path, "a.yaml", "databases:\n  demo: {url: 'sqlite:///x.db'}\n  other: 5\n")
 
     config = load_specs(tmp_path)
 
@@ -986,14 +978,14 @@ def test_an_entry_that_is_not_a_mapping_is_reported_at_its_line(tmp_path):
 
 
 def test_inherited_unknown_channel_says_it_comes_from_defaults(tmp_path):
-    base = write(tmp_path, "base.yaml", """\
+    base = write_spec_file(tmp_path, "base.yaml", """\
         databases: {demo: {url: "sqlite:///x.db"}}
         channels: {outbox: {type: log}}
         defaults:
           database: demo
           notify: [outbx]
         """)
-    write(tmp_path, "a.yaml", alerts_file(good("inherits")))
+    write_spec_file(tmp_path, "a.yaml", alerts_file(good("inherits")))
 
     [error] = load_specs(tmp_path).errors
 
@@ -1004,14 +996,14 @@ def test_inherited_unknown_channel_says_it_comes_from_defaults(tmp_path):
 
 # -- warnings -------------------------------------------------------------------------------------
 def test_escalation_that_can_never_happen_is_a_warning(tmp_path):
-    write(tmp_path, "base.yaml", BASE)
+    write_spec_file(tmp_path, "base.yaml", BASE)
     text = alerts_file("""\
   - name: never_escalates
     schedule: "0 9 * * *"
     query: SELECT 1
     escalate: {after: 3, notify: [oncall]}
 """)
-    path = write(tmp_path, "a.yaml", text)
+    path = write_spec_file(tmp_path, "a.yaml", text)
 
     config = load_specs(tmp_path)
 
