@@ -30,7 +30,8 @@ What it does:
    Tk + ``--drain`` seconds (default 90, at least 60), the schedules still running, then reads the
    instance (``DagsterInstance.from_config(<stack dir>/dagster_home)``).
 5. Per tick: due = N enabled alerts; recorded = evaluations recorded by the end of the drain in
-   runs whose ``dagster/scheduled_execution_time`` tag is that tick; lag = record time - tick
+   runs whose ``.dagster/scheduled_execution_time`` tag (Dagster's hidden
+   SCHEDULED_EXECUTION_TIME_TAG) is that tick; lag = record time - tick
    time (p50 / p95 / max). The record counted, per run, is the first of:
    ``asset_check``: ASSET_CHECK_EVALUATION events of the run (``get_records_for_run``; one per
    evaluated alert, the grouped-run design), record time = the event's timestamp;
@@ -79,7 +80,8 @@ ALERT_PREFIX = "tp_alert_"
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-SCHEDULED_TAG = "dagster/scheduled_execution_time"
+# dagster's SCHEDULED_EXECUTION_TIME_TAG is hidden (".dagster/..."); older versions had no dot
+SCHEDULED_TAGS = (".dagster/scheduled_execution_time", "dagster/scheduled_execution_time")
 ALERT_TAG = "sentinel/alert"
 STATUS_TAG = "sentinel/status"
 MEMBER_TAG_PREFIX = "sentinel/batch/"
@@ -352,7 +354,7 @@ def read_instance(dagster_home: Path, postgres_url: str, alert_names: list[str],
         for rec in records:
             run = rec.dagster_run
             all_runs[f"{run.job_name}:{run.status.value}"] += 1
-            sched = run.tags.get(SCHEDULED_TAG)
+            sched = next((run.tags[k] for k in SCHEDULED_TAGS if k in run.tags), None)
             if not sched:
                 continue
             tick = round(datetime.fromisoformat(sched).timestamp())

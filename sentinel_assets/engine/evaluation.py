@@ -163,7 +163,7 @@ def evaluate_alert(
     # which a caller may set to a scheduled or simulated time
     fresh = {d.id for d in claimed}
     retries = [d for d in state_store.claim_retries(alert.name) if d.id not in fresh]
-    records = _deliver_all(alert, decided.notices, claimed, retries, state_store, channels,
+    records = deliver_all(alert, decided.notices, claimed, retries, state_store, channels,
                            run_id, run_url, params, log)
     return Evaluation(alert, now, outcome, result, previous, decided.state, decided.notices,
                       decided.suppressed, tuple(records), silence, dict(params or {}))
@@ -186,13 +186,13 @@ def _replay(alert, outcome, result, store, channels, now, params, run_id, run_ur
         notices = tuple(dataclasses.replace(n, episode=episode) for n in decided.notices)
         claims = [(n, ch) for n in notices for ch in alert.routing.channels_for(n)]
         claimed = store.commit(None, None, claims, run_id)
-        records = _deliver_all(alert, notices, claimed, [], store, channels, run_id, run_url,
+        records = deliver_all(alert, notices, claimed, [], store, channels, run_id, run_url,
                                params, log)
     return Evaluation(alert, now, outcome, result, empty, decided.state, notices,
                       decided.suppressed, tuple(records), silence, dict(params or {}))
 
 
-def _deliver_all(alert, notices, claimed, retries, store, channels, run_id, run_url, params,
+def deliver_all(alert, notices, claimed, retries, store, channels, run_id, run_url, params,
                  log) -> list[DeliveryRecord]:
     by_key = {n.idempotency_key: n for n in notices}
     records = []

@@ -166,6 +166,56 @@ class StateStore:
             return AlertState(alert=alert)
         return _state_from_json(row.data, row.version)
 
+    def load_many(self, alerts: Iterable[str]) -> dict[str, AlertState]:
+        """The states of ``alerts`` in one query per thousand (grouped evaluation)."""
+        names = list(dict.fromkeys(alerts))
+        found: dict[str, AlertState] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(names), _IN_CHUNK):
+                rows = conn.execute(
+                    sa.select(alert_state_table.c.alert, alert_state_table.c.data,
+                              alert_state_table.c.version)
+                    .where(alert_state_table.c.alert.in_(names[start:start + _IN_CHUNK]))
+                ).all()
+                found.update({r.alert: _state_from_json(r.data, r.version) for r in rows})
+        return {name: found.get(name) or AlertState(alert=name) for name in names}
+
+    def commit_many(
+        self,
+        changes: Iterable[tuple[AlertState, AlertState, list[tuple[Notice, str]]]],
+        run_id: str | None = None,
+    ) -> tuple[dict[str, list[Delivery]], set[str]]:
+        """``commit`` for many alerts in one transaction, each with its own version check.
+
+        Returns the deliveries claimed per alert, and the alerts whose state another run saved
+        first (nothing of theirs changed here: the caller decides them again, one by one).
+        """
+        claimed: dict[str, list[Delivery]] = {}
+        conflicts: set[str] = set()
+        now = utcnow()
+        with self.engine.begin() as conn:
+            for old, new, claims in changes:
+                saved = dataclasses.replace(new, version=old.version + 1)
+                values = {"status": saved.status, "version": saved.version,
+                          "last_evaluated_at": saved.last_evaluated_at,
+                          "data": _state_to_json(saved)}
+                try:
+                    with conn.begin_nested():  # a lost race undoes this alert only
+                        if old.version == 0:
+                            conn.execute(alert_state_table.insert().values(alert=new.alert,
+                                                                           **values))
+                        elif conn.execute(
+                            alert_state_table.update()
+                            .where(alert_state_table.c.alert == new.alert)
+                            .where(alert_state_table.c.version == old.version)
+                            .values(**values)
+                        ).rowcount != 1:
+                            raise StateConflict(new.alert)
+                        claimed[new.alert] = self._claim(conn, claims, run_id, now)
+                except (StateConflict, sa.exc.IntegrityError):
+                    conflicts.add(new.alert)
+        return claimed, conflicts
+
     def all_states(self) -> dict[str, AlertState]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(alert_state_table)).all()
@@ -211,43 +261,62 @@ class StateStore:
                     )
                     if updated.rowcount != 1:
                         raise StateConflict(new.alert)
-                for notice, channel in claims:
-                    exists = conn.execute(
-                        sa.select(deliveries_table.c.id)
-                        .where(deliveries_table.c.idempotency_key == notice.idempotency_key)
-                        .where(deliveries_table.c.channel == channel)
-                    ).first()
-                    if exists:
-                        continue
-                    row = {
-                        "idempotency_key": notice.idempotency_key,
-                        "channel": channel,
-                        "alert": notice.alert,
-                        "kind": notice.kind,
-                        "status": PENDING,
-                        "attempts": 0,
-                        "notice": json.dumps(notice_to_dict(notice)),
-                        "run_id": run_id,
-                        "created_at": now,
-                        "claimed_at": now,
-                    }
-                    inserted = conn.execute(deliveries_table.insert().values(**row))
-                    new_id = inserted.inserted_primary_key[0]
-                    claimed.append(_delivery(dict(row, id=new_id, error=None, external_id=None,
-                                                  sent_at=None)))
+                claimed = self._claim(conn, claims, run_id, now)
         except sa.exc.IntegrityError as exc:
             raise StateConflict(new.alert) from exc
         return claimed
 
+    def _claim(self, conn, claims: Iterable[tuple[Notice, str]], run_id: str | None,
+               now: datetime) -> list[Delivery]:
+        """Insert a pending delivery per (notice, channel) not claimed yet; the new ones."""
+        claimed: list[Delivery] = []
+        for notice, channel in claims:
+            exists = conn.execute(
+                sa.select(deliveries_table.c.id)
+                .where(deliveries_table.c.idempotency_key == notice.idempotency_key)
+                .where(deliveries_table.c.channel == channel)
+            ).first()
+            if exists:
+                continue
+            row = {
+                "idempotency_key": notice.idempotency_key,
+                "channel": channel,
+                "alert": notice.alert,
+                "kind": notice.kind,
+                "status": PENDING,
+                "attempts": 0,
+                "notice": json.dumps(notice_to_dict(notice)),
+                "run_id": run_id,
+                "created_at": now,
+                "claimed_at": now,
+            }
+            inserted = conn.execute(deliveries_table.insert().values(**row))
+            new_id = inserted.inserted_primary_key[0]
+            claimed.append(_delivery(dict(row, id=new_id, error=None, external_id=None,
+                                          sent_at=None)))
+        return claimed
+
     # -- deliveries -------------------------------------------------------------------------
+    def alerts_with_retries(self, alerts: Iterable[str], now: datetime | None = None) -> set[str]:
+        """Which of ``alerts`` have deliveries to retry (one query per thousand alerts)."""
+        now = now or utcnow()
+        t = deliveries_table
+        names = list(dict.fromkeys(alerts))
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(names), _IN_CHUNK):
+                found.update(conn.execute(
+                    sa.select(t.c.alert).distinct()
+                    .where(t.c.alert.in_(names[start:start + _IN_CHUNK]), _retryable(now),
+                           t.c.created_at > now - RETRY_WINDOW)
+                ).scalars())
+        return found
+
     def claim_retries(self, alert: str, now: datetime | None = None) -> list[Delivery]:
         """Take over failed (or abandoned) deliveries of ``alert`` for another attempt."""
         now = now or utcnow()
         t = deliveries_table
-        retryable = sa.or_(
-            t.c.status == FAILED,
-            sa.and_(t.c.status == PENDING, t.c.claimed_at < now - STALE_CLAIM),
-        )
+        retryable = _retryable(now)
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(t)
@@ -354,6 +423,16 @@ class StateStore:
 
 _stores: dict[str, StateStore] = {}
 _stores_lock = threading.Lock()
+
+
+_IN_CHUNK = 1000  # names per IN (...) list
+
+
+def _retryable(now: datetime):
+    """Failed deliveries, and pending ones whose sender is gone (claimed long ago)."""
+    t = deliveries_table
+    return sa.or_(t.c.status == FAILED,
+                  sa.and_(t.c.status == PENDING, t.c.claimed_at < now - STALE_CLAIM))
 
 
 def get_state_store(url: str | None = None) -> StateStore:
