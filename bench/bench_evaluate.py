@@ -287,7 +287,9 @@ def _cli_runs(count: int, alert: str, specs_dir: Path, tmp: Path) -> Case:
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     env = {**os.environ, "DAGSTER_HOME": str(home), "SENTINEL_SPECS_DIR": str(specs_dir),
            "SENTINEL_STATE_URL": f"sqlite:///{tmp / 'cli_state.db'}",
-           "SENTINEL_OUTBOX": str(tmp / "outbox.jsonl")}
+           "SENTINEL_OUTBOX": str(tmp / "outbox.jsonl"),
+           # every alert keeps a job of its own here, whatever the location's size
+           "SENTINEL_ALERT_JOBS_LIMIT": "1000000"}
     command = [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m",
                "sentinel_assets.definitions", "-j", alert]
     wall, cpu = [], []

@@ -61,7 +61,10 @@ def check_metadata(result: GroupResult, run_id: str | None) -> dict[str, Any]:
             "status": dg.MetadataValue.text(result.status),
             "message": dg.MetadataValue.text(result.error or "not evaluated")}
     else:
-        metadata = evaluation_metadata(result.evaluation)
+        # the rows of a passing evaluation say nothing new and cost the most to store: kept
+        # for ALERT, ERROR and NO_DATA
+        metadata = evaluation_metadata(result.evaluation,
+                                       rows=result.evaluation.status != OK)
     metadata["alert"] = dg.MetadataValue.text(result.alert.name)
     url = run_url(run_id) if run_id else None
     if url:

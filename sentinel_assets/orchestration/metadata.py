@@ -65,8 +65,9 @@ def _notices_md(ev: Evaluation) -> str:
     return "\n".join(lines) or "No notice: nothing changed that needs telling."
 
 
-def evaluation_metadata(ev: Evaluation) -> dict[str, dg.MetadataValue]:
-    """Status, value, threshold, SQL, first rows, query duration and every delivery."""
+def evaluation_metadata(ev: Evaluation, rows: bool = True) -> dict[str, dg.MetadataValue]:
+    """Status, value, threshold, SQL, first rows (unless ``rows=False``), query duration and
+    every delivery."""
     md: dict[str, dg.MetadataValue] = {
         "status": dg.MetadataValue.text(ev.status),
         "message": dg.MetadataValue.text(ev.outcome.message),
@@ -80,7 +81,7 @@ def evaluation_metadata(ev: Evaluation) -> dict[str, dg.MetadataValue]:
     }
     if ev.query_ms is not None:
         md["query_duration_ms"] = dg.MetadataValue.float(round(ev.query_ms, 3))
-    table = _rows_table(ev)
+    table = _rows_table(ev) if rows else None
     if table is not None:
         md["first_rows"] = table
     if ev.silence is not None:

@@ -3,6 +3,9 @@ and overlapping groups that send each notice once."""
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
 import sqlite3
 import threading
 from datetime import datetime, timedelta, timezone
@@ -17,7 +20,8 @@ from sentinel_assets.databases.sql import SqlDatabase
 from sentinel_assets.engine.evaluation import evaluate_alert
 from sentinel_assets.engine.group import evaluate_many
 from sentinel_assets.spec.models import AlertSpec
-from sentinel_assets.state.store import StateStore
+from sentinel_assets.state import store as store_module
+from sentinel_assets.state.store import STALE_CLAIM, StateStore, utcnow
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -158,3 +162,46 @@ def test_overlapping_groups_send_each_notice_once(db_path, store, tmp_path):
     for alert in alerts:
         assert _kinds(store, alert.name) == ["firing"]
     assert len(outbox.read_text().splitlines()) == len(alerts)
+
+
+class _DyingChannel:
+    """Kills its process at the first delivery: a run worker killed mid-group."""
+
+    def deliver(self, context, log=None):
+        os._exit(9)
+
+
+def _group_then_die(db_path: str, state_url: str) -> None:
+    store = StateStore(state_url)
+    alerts = [_alert(f"killed_{i}") for i in range(3)]
+    list(evaluate_many(alerts, databases={"alerts": SqlDatabase(url=f"sqlite:///{db_path}")},
+                       state_store=store, channels={"outbox": _DyingChannel()}, now=T0))
+
+
+def test_a_process_killed_mid_group_loses_no_notice(db_path, tmp_path, monkeypatch):
+    state_url = f"sqlite:///{tmp_path / 'killed_state.db'}"
+    _set_signal(db_path, "ALERT")
+    process = multiprocessing.get_context("spawn").Process(
+        target=_group_then_die, args=(str(db_path), state_url))
+    process.start()
+    process.join(60)
+    assert process.exitcode == 9
+    store = StateStore(state_url)
+    pending = {d.alert: d for d in store.deliveries() if d.kind == "firing"}
+    assert set(pending) == {"killed_0", "killed_1", "killed_2"}  # claimed, never sent
+    assert {d.status for d in pending.values()} == {"pending"}
+
+    # ten minutes on, the claims are stale: the next group takes them over, same keys
+    later = utcnow() + STALE_CLAIM + timedelta(minutes=1)
+    monkeypatch.setattr(store_module, "utcnow", lambda: later)
+    outbox = tmp_path / "outbox.jsonl"
+    alerts = [_alert(f"killed_{i}") for i in range(3)]
+    list(evaluate_many(alerts, databases={"alerts": SqlDatabase(url=f"sqlite:///{db_path}")},
+                       state_store=store, channels={"outbox": LogChannel(path=str(outbox))},
+                       now=T0 + timedelta(minutes=11)))
+    sent = [json.loads(line) for line in outbox.read_text().splitlines()]
+    assert sorted((n["alert"], n["kind"]) for n in sent) == [
+        ("killed_0", "firing"), ("killed_1", "firing"), ("killed_2", "firing")]
+    assert {n["idempotency_key"] for n in sent} == {d.idempotency_key for d in pending.values()}
+    assert all(d.status == "sent" for d in store.deliveries() if d.kind == "firing")
+    store.engine.dispose()

@@ -1,0 +1,11 @@
+"""Variant A: one external asset per database, each alert an asset check on it."""
+import os
+
+from variant_checks import build_defs as _b
+
+
+def build_defs(n, jobs_mode=None):
+    return _b(n, per_alert=False, jobs_mode=jobs_mode or os.environ.get("PROTO_JOBS", "perdbcron"))
+
+
+defs = build_defs(int(os.environ.get("PROTO_N", "100"))) if os.environ.get("PROTO_BUILD_AT_IMPORT") else None
