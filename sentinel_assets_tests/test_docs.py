@@ -5,6 +5,7 @@ name a heading that exists."""
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -62,8 +63,11 @@ def test_no_citation_of_files_outside_the_repository(path: Path):
         if ROOT not in target.parents and target != ROOT:
             outside.append(match.group(1))
     assert outside == [], f"{_rel(path)} cites paths outside the repository: {outside}"
-    assert str(ROOT.parent) + "/" not in text.replace(str(ROOT) + "/", ""), (
-        f"{_rel(path)} cites an absolute path outside the repository")
+    # the folder the checkout sits in (its siblings are outside the repository); not when the
+    # checkout sits in the temp dir, whose paths the benchmark commands use as scratch space
+    if str(ROOT.parent) not in (tempfile.gettempdir(), "/"):
+        assert str(ROOT.parent) + "/" not in text.replace(str(ROOT) + "/", ""), (
+            f"{_rel(path)} cites an absolute path outside the repository")
 
 
 @pytest.mark.parametrize("path", [p for p in DOCUMENTS if p.suffix == ".md"],
