@@ -16,7 +16,11 @@ DOCS = ROOT / "docs"
 
 def _documents() -> list[Path]:
     files = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted(DOCS.glob("*.md"))]
-    for package in ("sentinel_assets", "bench"):
+    # the deployment files a reader opens too
+    files += [ROOT / name for name in (".env.example", "dagster.yaml", "Dockerfile",
+                                       "docker-compose.yaml", "Makefile", "workspace.yaml",
+                                       "workspace.stack.yaml", "scripts/stack.sh", ".ci/run")]
+    for package in ("sentinel_assets", "bench", "scripts"):
         files += sorted((ROOT / package).rglob("*.py"))
     return [f for f in files if f.is_file()]
 
