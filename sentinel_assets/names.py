@@ -9,6 +9,7 @@ to its member.
 
 from __future__ import annotations
 
+import hashlib
 from enum import Enum
 from typing import Any
 
@@ -127,8 +128,6 @@ RESERVED_NAMES = (HEALTH_JOB, RETENTION_JOB, GROUP_JOB)
 
 def due_schedule_name(cron: str, timezone: str, job_prefix: str = "") -> str:
     """The schedule that evaluates every alert on ``cron`` in ``timezone`` (grouped runs)."""
-    import hashlib
-
     digest = hashlib.sha256(f"{cron}|{timezone}".encode()).hexdigest()[:8]
     return schedule_name(f"{job_prefix}sentinel_due_{digest}")
 

@@ -164,7 +164,12 @@ def _checks_op(name: str, alerts: list[AlertSpec], available_channels: set[str],
     return _checks
 
 
-def _describe(alert: AlertSpec) -> str:
+def alert_description(alert: AlertSpec) -> str:
+    """The alert's description (or its name) and where it is written."""
     text = alert.description or f"Alert {alert.name}"
     where = f" ({alert.source_file}:{alert.source_line})" if alert.source_file else ""
-    return f"{text}{where}. Runs on '{alert.schedule}' ({alert.timezone})."
+    return f"{text}{where}"
+
+
+def _describe(alert: AlertSpec) -> str:
+    return f"{alert_description(alert)}. Runs on '{alert.schedule}' ({alert.timezone})."

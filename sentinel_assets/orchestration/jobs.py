@@ -15,7 +15,7 @@ import dagster as dg
 from sentinel_assets.core.judging import ERROR
 from sentinel_assets.engine.group import GroupResult
 from sentinel_assets.names import ALERT_TAG, DATABASE_TAG
-from sentinel_assets.orchestration.checks import check_evaluation, check_key
+from sentinel_assets.orchestration.checks import alert_description, check_evaluation, check_key
 from sentinel_assets.orchestration.metadata import evaluation_metadata
 from sentinel_assets.orchestration.ops import evaluate_in_op, required_resources
 from sentinel_assets.orchestration.windows import build_window_schedule, partitions_for
@@ -42,7 +42,7 @@ def build_alert_definitions(
     if alert.asset:
         job = dg.define_asset_job(
             name=job_name, selection=dg.AssetSelection.checks(check_key(alert, job_prefix)),
-            description=_job_description(alert), tags=tags, executor_def=executor)
+            description=alert_description(alert), tags=tags, executor_def=executor)
         return AlertDefinitions(job)
     channel_names = [c for c in alert.channel_names if c in available_channels]
     check = None if alert.window else check_key(alert, job_prefix)
@@ -79,7 +79,7 @@ def build_alert_job(
 
     @dg.job(
         name=job_name,
-        description=_job_description(alert),
+        description=alert_description(alert),
         tags={ALERT_TAG: alert.name, DATABASE_TAG: alert.database},
         partitions_def=partitions_for(alert) if alert.window else None,
         executor_def=executor,
@@ -88,9 +88,3 @@ def build_alert_job(
         evaluate()
 
     return _job
-
-
-def _job_description(alert: AlertSpec) -> str:
-    text = alert.description or f"Alert {alert.name}"
-    where = f" ({alert.source_file}:{alert.source_line})" if alert.source_file else ""
-    return f"{text}{where}"
