@@ -38,7 +38,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     SENTINEL_OUTBOX=/opt/sentinel/data/outbox.jsonl
 WORKDIR /opt/sentinel
 # the same instance and workspace files as `make stack`
-COPY dagster.yaml /opt/dagster/home/dagster.yaml
+COPY deploy/dagster.yaml /opt/dagster/home/dagster.yaml
 COPY workspace.stack.yaml ./workspace.stack.yaml
 # the bundled specs; compose mounts ./alert_specs over them
 COPY alert_specs ./alert_specs

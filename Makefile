@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export SENTINEL_OUTBOX ?= $(CURDIR)/.sentinel/outbox.jsonl
+# `make dev PORT=3001`; notices and the CLI link runs to this webserver
+PORT ?= 3000
 
 .PHONY: venv install install-test demo demo-db dev stack stack-down test test-deps lint clean
 
@@ -13,11 +15,18 @@ $(BIN)/python:
 
 venv: $(BIN)/python
 
-install: venv
+# installs run again only when the project's metadata changed (stamps in the venv)
+$(VENV)/.installed: pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/pip install -q -e .
+	touch $@
 
-install-test: venv
+$(VENV)/.installed-test: pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
 
 $(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
@@ -38,7 +47,9 @@ demo: demo-db $(DAGSTER_HOME)/dagster.yaml
 	@echo "Run 'make demo' again: still-firing alerts send no second notice."
 
 dev: demo-db $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(BIN):$$PATH \
+	  SENTINEL_WEBSERVER_URL=$${SENTINEL_WEBSERVER_URL:-http://localhost:$(PORT)} \
+	  $(BIN)/dg dev --port $(PORT)
 
 # the docker-compose.yaml services, natively on the local PostgreSQL (scripts/stack.sh)
 stack: demo-db

@@ -40,7 +40,7 @@ PG_DB="${SENTINEL_STACK_DB:-sentinel_stack}"
 CREATE_DB=yes
 [[ -n "${DAGSTER_POSTGRES_URL:-}" ]] && CREATE_DB=no
 
-# the stack's instance is dagster.yaml itself, whatever DAGSTER_HOME the caller has
+# the stack's instance is deploy/dagster.yaml itself, whatever DAGSTER_HOME the caller has
 export DAGSTER_HOME="$STACK_DIR/dagster_home"
 export DAGSTER_POSTGRES_URL="${DAGSTER_POSTGRES_URL:-postgresql+psycopg2://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB}"
 export SENTINEL_STATE_URL="${SENTINEL_STATE_URL:-$DAGSTER_POSTGRES_URL}"
@@ -127,7 +127,7 @@ up() {
     return 1
   fi
   mkdir -p "$PIDS" "$LOGS" "$DAGSTER_HOME"
-  ln -sfn "$ROOT/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"
+  ln -sfn "$ROOT/deploy/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"
   trap 'say "start failed; stopping what started"; down' ERR
   ensure_database
 

@@ -17,7 +17,7 @@ DOCS = ROOT / "docs"
 def _documents() -> list[Path]:
     files = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted(DOCS.glob("*.md"))]
     # the deployment files a reader opens too
-    files += [ROOT / name for name in (".env.example", "dagster.yaml", "Dockerfile",
+    files += [ROOT / name for name in (".env.example", "deploy/dagster.yaml", "Dockerfile",
                                        "docker-compose.yaml", "Makefile", "workspace.yaml",
                                        "workspace.stack.yaml", "scripts/stack.sh", ".ci/run")]
     for package in ("sentinel_assets", "bench", "scripts"):

@@ -1,5 +1,5 @@
 """The deployment files agree with each other: Dockerfile, docker-compose.yaml, scripts/stack.sh,
-dagster.yaml, workspace.stack.yaml, requirements.lock, .env.example and docs/scale-out.md.
+deploy/dagster.yaml, workspace.stack.yaml, requirements.lock, .env.example and docs/scale-out.md.
 
 No Docker engine runs here, so compose and the image are checked by parsing them against
 ``SERVICES``, the one table of what each service runs; the native stack (checked the same way)
@@ -195,10 +195,10 @@ def test_compose_keeps_postgres_data_and_mounts_the_alert_specs():
 def test_both_deployments_use_the_same_dagster_yaml_and_workspace():
     env = dict(dockerfile_env())
     copies = [args for keyword, args in final_stage(dockerfile()) if keyword == "COPY"]
-    assert f"dagster.yaml {env['DAGSTER_HOME']}/dagster.yaml" in copies
+    assert f"deploy/dagster.yaml {env['DAGSTER_HOME']}/dagster.yaml" in copies
     assert f"{WORKSPACE} ./{WORKSPACE}" in copies
     script = stack_script().text
-    assert 'ln -sfn "$ROOT/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"' in script
+    assert 'ln -sfn "$ROOT/deploy/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"' in script
     assert 'export DAGSTER_HOME="$STACK_DIR/dagster_home"' in script
     # workspace.stack.yaml finds the code server from two variables both deployments set
     workspace = yaml.safe_load((ROOT / WORKSPACE).read_text())
@@ -274,7 +274,7 @@ def test_dockerignore_keeps_secrets_and_the_venv_out_of_the_build_context():
     ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")]
     assert {".env", ".venv", ".git", ".stack", "sentinel_assets_tests"} <= set(ignored)
-    needed = ["requirements.lock", "pyproject.toml", "sentinel_assets", "dagster.yaml", WORKSPACE,
+    needed = ["requirements.lock", "pyproject.toml", "sentinel_assets", "deploy", WORKSPACE,
               "alert_specs"]
     assert not set(needed) & set(ignored)
 
@@ -373,7 +373,7 @@ def instance_config(tmp_path: Path, monkeypatch, config: dict) -> dict:
 
 
 def production_instance() -> dict:
-    return yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    return yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())
 
 
 def test_production_instance_passes_the_schema_and_holds_the_sentinel_settings(tmp_path,
