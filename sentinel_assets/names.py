@@ -92,6 +92,18 @@ MEMBER_TAG_PREFIX = "sentinel/batch/"
 HEALTH_TAG = "sentinel/health"
 RETENTION_TAG = "sentinel/retention"
 PARTITION_TAG = "dagster/partition"
+# Dagster's UI lists a job's runs by this hidden tag, "<repository>@<code location>"; runs launched
+# from the UI or a schedule get it from their origin, runs of `sentinel run` and `dagster job
+# execute` only from the job's own tags (origin_tags)
+REPOSITORY_TAG = ".dagster/repository"
+CODE_LOCATION = "sentinel_assets"  # the stock location's name in every workspace file
+
+
+def origin_tags(location_name: str | None) -> dict[str, str]:
+    """Run tags that tie a run to its job page in the UI, whatever started it."""
+    return {REPOSITORY_TAG: f"__repository__@{location_name}"} if location_name else {}
+
+
 BACKFILL_TAG = "dagster/backfill"
 
 

@@ -13,7 +13,14 @@ from sentinel_assets.cli.health import cli_logging, healthcheck
 from sentinel_assets.cli.metrics import metrics
 from sentinel_assets.cli.notify import notify_test
 from sentinel_assets.core.durations import parse_duration
-from sentinel_assets.names import GROUP_JOB, NOT_EVALUATED, STATUS_TAG, Status, member_tag
+from sentinel_assets.names import (
+    CODE_LOCATION,
+    GROUP_JOB,
+    NOT_EVALUATED,
+    STATUS_TAG,
+    Status,
+    member_tag,
+)
 from sentinel_assets.spec.errors import SpecError
 from sentinel_assets.spec.loader import load_specs
 from sentinel_assets.spec.models import SentinelConfig
@@ -286,7 +293,7 @@ def run(alerts, specs_dir) -> None:
     unknown = set(alerts) - {a.name for a in config.alerts}
     if unknown:
         raise click.ClickException(f"unknown alert(s): {', '.join(sorted(unknown))}")
-    defs = build_sentinel_defs(config)
+    defs = build_sentinel_defs(config, location_name=CODE_LOCATION)
     instance = _instance()
     store = _store()
     failed = 0

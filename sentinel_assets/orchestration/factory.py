@@ -8,6 +8,7 @@ import re
 
 import dagster as dg
 
+from sentinel_assets.names import origin_tags
 from sentinel_assets.orchestration.checks import build_alert_checks
 from sentinel_assets.orchestration.grouped import build_group_job, build_group_schedules
 from sentinel_assets.orchestration.health_defs import build_health_defs
@@ -38,6 +39,7 @@ def build_sentinel_defs(
     executor: dg.ExecutorDefinition | None = dg.in_process_executor,
     state_url: str | None = None,
     alert_jobs_limit: int | None = None,
+    location_name: str | None = None,
 ) -> dg.Definitions:
     """Compile alert specs into Dagster definitions.
 
@@ -54,6 +56,11 @@ def build_sentinel_defs(
             ``dagster job execute -j <alert>``); beyond it only windowed alerts do, and
             ``sentinel run ALERT`` or the check's "Execute" in the UI runs one alert. Default
             ``$SENTINEL_ALERT_JOBS_LIMIT``, else 500.
+        location_name: the name of the code location these definitions load as (the
+            ``location_name`` of its workspace entry). With it, every run of sentinel's jobs is
+            tagged so that the UI lists it on its job's page even when it was started outside the
+            UI (``sentinel run``, ``dagster job execute``); ``sentinel_assets.definitions`` passes
+            ``sentinel_assets``.
 
     Returns:
         Every valid alert as an asset check (on its ``asset:`` or on ``sentinel/<database>``),
@@ -69,6 +76,7 @@ def build_sentinel_defs(
     for error in errors:
         _log.warning("sentinel spec error: %s", error)
     resources = build_resources(config, state_url)
+    run_tags = origin_tags(location_name)
     available = set(config.channels)
     limit = alert_jobs_limit if alert_jobs_limit is not None else _jobs_limit()
     own_jobs = len(config.alerts) <= limit
@@ -76,12 +84,12 @@ def build_sentinel_defs(
     for alert in config.alerts:
         if own_jobs or alert.window:
             compiled = build_alert_definitions(alert, f"{job_prefix}{alert.name}", available,
-                                               executor, job_prefix)
+                                               executor, job_prefix, run_tags)
             jobs.append(compiled.job)
             if compiled.schedule is not None:
                 schedules.append(compiled.schedule)
     assets, checks = build_alert_checks(config.alerts, available, job_prefix)
-    group_job = build_group_job(config.alerts, available, job_prefix, executor)
+    group_job = build_group_job(config.alerts, available, job_prefix, executor, run_tags)
     jobs.append(group_job)
     schedules.extend(build_group_schedules(config.alerts, group_job, job_prefix))
     sensor_name = f"{job_prefix}sentinel_spec_errors"
@@ -96,5 +104,6 @@ def build_sentinel_defs(
     # the healthcheck job and schedule, the run-failure and liveness sensors; the daily
     # sentinel_retention job
     return dg.Definitions.merge(
-        defs, build_health_defs(config, resources, job_prefix), build_retention_defs(job_prefix)
+        defs, build_health_defs(config, resources, job_prefix, run_tags),
+        build_retention_defs(job_prefix, run_tags),
     )

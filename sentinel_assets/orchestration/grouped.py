@@ -14,7 +14,7 @@ instance's ``sentinel/database`` run limit still applies.
 
 import time
 from collections import defaultdict
-from typing import Any
+from typing import Any, Mapping
 
 import dagster as dg
 from pydantic import Field
@@ -62,8 +62,8 @@ def shards(alerts: list[AlertSpec], size: int = SHARD_SIZE) -> list[tuple[str, l
 
 
 def build_group_job(alerts: list[AlertSpec], available_channels: set[str], job_prefix: str = "",
-                    executor: dg.ExecutorDefinition | None = dg.in_process_executor
-                    ) -> dg.JobDefinition:
+                    executor: dg.ExecutorDefinition | None = dg.in_process_executor,
+                    run_tags: Mapping[str, str] | None = None) -> dg.JobDefinition:
     """``sentinel_evaluate``: evaluates the alerts named in its config, each on its check."""
     by_name = {a.name: a for a in checked_alerts(alerts)}
 
@@ -92,7 +92,7 @@ def build_group_job(alerts: list[AlertSpec], available_channels: set[str], job_p
         context.log.info(f"evaluated {len(statuses)} alerts in "
                          f"{time.monotonic() - started:.1f} s: {summary or 'none'}")
 
-    @dg.job(name=f"{job_prefix}{GROUP_JOB}", executor_def=executor,
+    @dg.job(name=f"{job_prefix}{GROUP_JOB}", executor_def=executor, tags=dict(run_tags or {}),
             description="Evaluates many alerts in one run (the grouped schedules start it); "
             "each alert is recorded on its asset check.")
     def _job():

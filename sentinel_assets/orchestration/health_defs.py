@@ -83,7 +83,8 @@ def notify_health(report: HealthReport, config: SentinelConfig, resources: Mappi
 
 
 def build_health_job(config: SentinelConfig, resources: Mapping[str, Any],
-                     job_prefix: str = "") -> dg.JobDefinition:
+                     job_prefix: str = "", run_tags: Mapping[str, str] | None = None
+                     ) -> dg.JobDefinition:
     """``<job_prefix>sentinel_healthcheck``: run every check, record the verdict, notify on change."""
     job_name = f"{job_prefix}{HEALTH_JOB}"
 
@@ -104,7 +105,7 @@ def build_health_job(config: SentinelConfig, resources: Mapping[str, Any],
         return dg.Output(report.status, metadata=health_metadata(report))
 
     @dg.job(name=job_name, description="Is sentinel alive? Databases, channels, state store, "
-            "daemon heartbeats, late alerts and spec errors")
+            "daemon heartbeats, late alerts and spec errors", tags=dict(run_tags or {}))
     def _job():
         healthcheck()
 
@@ -112,9 +113,10 @@ def build_health_job(config: SentinelConfig, resources: Mapping[str, Any],
 
 
 def build_health_defs(config: SentinelConfig, resources: Mapping[str, Any],
-                      job_prefix: str = "") -> dg.Definitions:
+                      job_prefix: str = "", run_tags: Mapping[str, str] | None = None
+                      ) -> dg.Definitions:
     """The healthcheck job and schedule, the run-failure sensor and the liveness sensor."""
-    job = build_health_job(config, resources, job_prefix)
+    job = build_health_job(config, resources, job_prefix, run_tags)
     schedule = dg.ScheduleDefinition(
         name=schedule_name(job.name),
         job=job,

@@ -9,6 +9,7 @@ What runs inside the ops is in ``orchestration.ops``.
 """
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import dagster as dg
 
@@ -36,9 +37,10 @@ def build_alert_definitions(
     available_channels: set[str],
     executor: dg.ExecutorDefinition | None = dg.in_process_executor,
     job_prefix: str = "",
+    run_tags: Mapping[str, str] | None = None,
 ) -> AlertDefinitions:
-    """The job of one alert (and the schedule of a windowed one)."""
-    tags = {ALERT_TAG: alert.name, DATABASE_TAG: alert.database}
+    """The job of one alert (and the schedule of a windowed one); ``run_tags`` go on its runs."""
+    tags = {ALERT_TAG: alert.name, DATABASE_TAG: alert.database, **(run_tags or {})}
     if alert.asset:
         job = dg.define_asset_job(
             name=job_name, selection=dg.AssetSelection.checks(check_key(alert, job_prefix)),
@@ -46,7 +48,7 @@ def build_alert_definitions(
         return AlertDefinitions(job)
     channel_names = [c for c in alert.channel_names if c in available_channels]
     check = None if alert.window else check_key(alert, job_prefix)
-    job = build_alert_job(alert, job_name, channel_names, executor, check)
+    job = build_alert_job(alert, job_name, channel_names, executor, check, run_tags)
     return AlertDefinitions(job, build_window_schedule(alert, job) if alert.window else None)
 
 
@@ -56,6 +58,7 @@ def build_alert_job(
     channel_names: list[str],
     executor: dg.ExecutorDefinition | None = dg.in_process_executor,
     check: dg.AssetCheckKey | None = None,
+    run_tags: Mapping[str, str] | None = None,
 ) -> dg.JobDefinition:
     """The job ``job_name`` that evaluates ``alert`` once per run (per window if windowed);
     with ``check``, each evaluation is also recorded on that asset check."""
@@ -80,7 +83,7 @@ def build_alert_job(
     @dg.job(
         name=job_name,
         description=alert_description(alert),
-        tags={ALERT_TAG: alert.name, DATABASE_TAG: alert.database},
+        tags={ALERT_TAG: alert.name, DATABASE_TAG: alert.database, **(run_tags or {})},
         partitions_def=partitions_for(alert) if alert.window else None,
         executor_def=executor,
     )

@@ -17,6 +17,7 @@ Recent history is never touched: the cut-off is at least one day back, which als
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Mapping
 
 import dagster as dg
 from pydantic import Field
@@ -124,7 +125,8 @@ def prune(instance: dg.DagsterInstance, store, days: int | None = None, *,
     return Pruned(cutoff, runs, store.prune_deliveries(cutoff))
 
 
-def build_retention_defs(job_prefix: str = "") -> dg.Definitions:
+def build_retention_defs(job_prefix: str = "",
+                         run_tags: Mapping[str, str] | None = None) -> dg.Definitions:
     """``<job_prefix>sentinel_retention`` and its daily schedule (03:00 UTC, RUNNING).
 
     The job needs the ``sentinel_state`` resource, which ``build_sentinel_defs`` provides.
@@ -146,7 +148,8 @@ def build_retention_defs(job_prefix: str = "") -> dg.Definitions:
         })
 
     @dg.job(name=job_name, description="Prune sentinel's run history and delivery records",
-            tags={RETENTION_TAG: "prune", "dagster/max_runtime": str(MAX_RUNTIME_SECONDS)})
+            tags={RETENTION_TAG: "prune", "dagster/max_runtime": str(MAX_RUNTIME_SECONDS),
+                  **(run_tags or {})})
     def retention_job():
         prune_history()
 
