@@ -35,7 +35,13 @@ $(DAGSTER_HOME)/dagster.yaml:
 demo-db: install
 	$(BIN)/python -m sentinel_assets.cli.demo demo/demo.db
 
-demo: demo-db $(DAGSTER_HOME)/dagster.yaml
+# the first demo silences the logistics team's alerts for 2 hours (a stamp keeps it to one)
+.sentinel/demo-silence: | install $(DAGSTER_HOME)/dagster.yaml
+	mkdir -p .sentinel
+	$(BIN)/sentinel silence --match team=logistics --for 2h --reason "demo: warehouse stocktake"
+	touch $@
+
+demo: demo-db $(DAGSTER_HOME)/dagster.yaml .sentinel/demo-silence
 	$(BIN)/sentinel validate alert_specs
 	$(BIN)/sentinel run
 	@echo
@@ -45,6 +51,11 @@ demo: demo-db $(DAGSTER_HOME)/dagster.yaml
 	@tail -n 5 $(SENTINEL_OUTBOX) 2>/dev/null | cut -c1-160 || true
 	@echo
 	@echo "Run 'make demo' again: still-firing alerts send no second notice."
+	@echo "See it in the UI: 'make dev', then http://localhost:$(PORT)"
+	@echo "  - Assets > shop/orders: the order_amounts_positive check, with its history"
+	@echo "  - Jobs > daily_order_count > Partitions: one evaluation per day; select past days"
+	@echo "    and 'Launch backfill' to evaluate them (each day is judged on its own)"
+	@echo "  - Runs: every evaluation above, tagged sentinel/alert and sentinel/status"
 
 dev: demo-db $(DAGSTER_HOME)/dagster.yaml
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) PATH=$(CURDIR)/$(BIN):$$PATH \

@@ -47,18 +47,20 @@ def test_demo_definitions_are_loadable_with_a_job_per_alert_and_a_schedule_per_c
     assert not any("customers_present" in names for names in scheduled.values())
 
 
-def test_every_alert_is_an_asset_check_on_its_database(demo_specs):
+def test_every_alert_is_an_asset_check_on_its_database_or_its_asset(demo_specs):
     repo = build_sentinel_defs(demo_specs).get_repository_def()
     keys = repo.asset_graph.asset_check_keys
     assert dg.AssetCheckKey(dg.AssetKey(["sentinel", "demo"]), "orders_revenue_low") in keys
-    assert len(keys) == 5
+    assert dg.AssetCheckKey(dg.AssetKey(["shop", "orders"]), "order_amounts_positive") in keys
+    # every alert but the windowed one (its history is per partition, on its job)
+    assert len(keys) == 6 and not any(k.name == "daily_order_count" for k in keys)
 
 
 def test_beyond_the_jobs_limit_alerts_have_no_job_of_their_own(demo_specs):
     repo = build_sentinel_defs(demo_specs, alert_jobs_limit=2).get_repository_def()
     jobs = {j.name for j in repo.get_all_jobs()}
     assert "orders_revenue_low" not in jobs and "sentinel_evaluate" in jobs
-    assert len(repo.asset_graph.asset_check_keys) == 5
+    assert len(repo.asset_graph.asset_check_keys) == 6
 
 
 def test_jobs_carry_alert_and_database_tags(demo_specs):
