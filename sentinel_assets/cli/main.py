@@ -179,30 +179,50 @@ def status(specs_dir: str | None, output: str) -> None:
 # -- history --------------------------------------------------------------------------------------
 @main.command()
 @click.argument("alert")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--output", type=click.Choice(["text", "json"]), default="text")
-def history(alert: str, limit: int, output: str) -> None:
-    """Each evaluation of ALERT recorded in the Dagster instance, newest first."""
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000),
+              help="How many evaluations, newest first.")
+@click.option("--specs", "specs_dir", type=click.Path(), help=SPECS_HELP)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text",
+              help="text: a table; json: one object per evaluation, typed like `status --output "
+              "json`.")
+def history(alert: str, limit: int, specs_dir: str | None, output: str) -> None:
+    """Each evaluation of ALERT recorded in the Dagster instance, newest first: status, state,
+    value, threshold, message, notices and its run, whichever run evaluated it."""
     from sentinel_assets.observe.history import alert_history
+    from sentinel_assets.orchestration.checks import check_key
 
+    config = _config(specs_dir)
+    spec = next((a for a in config.alerts if a.name == alert), None)
     instance = _instance()
-    entries = alert_history(instance, alert, limit)
+    check = check_key(spec) if spec is not None and not spec.window else None
+    entries = alert_history(instance, alert, limit, check=check)
+    if spec is None and not entries:
+        raise click.ClickException(f"no alert named {alert!r} in {config.specs_dir} and no "
+                                   f"evaluation of it recorded in {instance.root_directory}")
     if output == "json":
         echo_json([e.as_dict() for e in entries])
         return
+    if spec is None:
+        click.echo(f"{alert!r} is not in {config.specs_dir} any more; its recorded history:",
+                   err=True)
     if not entries:
         click.echo(f"no evaluations of {alert!r} recorded in {instance.root_directory}")
         return
     has_window = any(e.window for e in entries)
-    headers = ["evaluated at", "status", "value", "run status"]
+    headers = ["evaluated at", "status", "state", "value", "threshold"]
     headers += ["window"] if has_window else []
-    headers += ["run id"]
+    headers += ["run", "message and notices"]
     rows = []
     for e in entries:
-        row = [when(e.evaluated_at), e.status, e.value or "-", e.run_status]
+        row = [when(e.evaluated_at), e.status, e.state or "-", _dash(e.value), _dash(e.threshold)]
         row += [e.window or "-"] if has_window else []
-        rows.append(row + [e.run_id])
+        said = "; ".join([e.message or "-", *e.notices])
+        rows.append(row + [e.run_url or e.run_id, said])
     click.echo(table(headers, rows))
+
+
+def _dash(value) -> str:
+    return "-" if value is None else str(value)
 
 
 def _instance():

@@ -116,7 +116,7 @@ def test_history_shows_each_evaluation_newest_first(demo):
     rows = text.output.splitlines()[1:]
     assert rows[0].split()[3] == "OK" and rows[1].split()[3] == "ALERT"
     data = json.loads(sentinel("history", "orders_revenue_low", "--limit", "1", "--output", "json").output)
-    assert len(data) == 1 and data[0]["status"] == "OK" and data[0]["value"] == "20000.0"
+    assert len(data) == 1 and data[0]["status"] == "OK" and data[0]["value"] == 20000.0
     assert data[0]["run_status"] == "SUCCESS" and len(data[0]["run_id"]) == 36
 
 

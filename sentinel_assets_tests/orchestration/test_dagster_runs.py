@@ -69,7 +69,7 @@ def test_recovery_sends_resolved_and_history_lists_every_evaluation(demo, pg_ins
     job.execute_in_process(instance=pg_instance)
     assert [n["kind"] for n in _outbox_lines(outbox)] == ["firing", "resolved"]
     history = alert_history(pg_instance, "orders_revenue_low")
-    assert [(h.status, h.value) for h in history] == [("OK", "50000.0"), ("ALERT", "500.0")]
+    assert [(h.status, h.value) for h in history] == [("OK", 50000.0), ("ALERT", 500.0)]
     assert all(h.run_status == "SUCCESS" for h in history)
 
 

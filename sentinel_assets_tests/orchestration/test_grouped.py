@@ -135,7 +135,7 @@ def test_a_grouped_run_records_each_alert_on_its_check_and_a_broken_one_stops_no
     store = get_state_store(state_url)
     assert store.load("negative_amounts").status == "FIRING"
     [entry] = alert_history(pg_instance, "negative_amounts")
-    assert (entry.status, entry.value, entry.run_id) == ("ALERT", "1", result.run_id)
+    assert (entry.status, entry.value, entry.run_id) == ("ALERT", 1, result.run_id)
 
 
 def test_overlapping_grouped_runs_send_each_notice_once(specs, pg_instance, outbox, state_url):
