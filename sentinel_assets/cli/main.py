@@ -243,7 +243,9 @@ def _instance():
 @click.option("--for", "duration", required=True, help="How long, e.g. 30m, 2h, 1d.")
 @click.option("--reason", required=True, help="Why; shown with the silence.")
 @click.option("--specs", "specs_dir", type=click.Path(), help=SPECS_HELP)
-def silence(alert, matchers, duration, reason, specs_dir) -> None:
+@click.option("--allow-empty", is_flag=True,
+              help="Create a --match silence even if it covers no alert right now.")
+def silence(alert, matchers, duration, reason, specs_dir, allow_empty) -> None:
     """Hold back the notices of ALERT, or of every alert whose tags match, until it expires."""
     from sentinel_assets.core.silences import Silence, parse_matchers
 
@@ -264,6 +266,12 @@ def silence(alert, matchers, duration, reason, specs_dir) -> None:
         targets = [alert]
     else:
         targets = [a.name for a in config.alerts if all(a.tags.get(k) == v for k, v in pairs)]
+        if not targets and not allow_empty:
+            tags = sorted({f"{k}={v}" for a in config.alerts for k, v in a.tags.items()})
+            raise click.ClickException(
+                f"--match {' '.join(matchers)} covers no alert in {config.specs_dir} (a typo?); "
+                f"tags in use: {', '.join(tags[:20]) or 'none'}. Pass --allow-empty to create it "
+                "anyway, for alerts still to come")
     now = datetime.now(timezone.utc)
     created = _store().add_silence(Silence(
         id=None, until=now + delta, reason=reason, alert=alert, matchers=pairs, created_at=now,
@@ -291,6 +299,40 @@ def unsilence(alert, matchers, silence_id) -> None:
     click.echo(f"removed {removed} silence(s)")
     if not removed:
         sys.exit(1)
+
+
+@main.command()
+@click.option("--specs", "specs_dir", type=click.Path(), help=SPECS_HELP)
+@click.option("--all", "show_all", is_flag=True, help="Also list expired silences.")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text",
+              help="text: a table; json: one object per silence.")
+def silences(specs_dir: str | None, show_all: bool, output: str) -> None:
+    """List silences: id, target, expiry, reason and the alerts each covers now."""
+    config = _config(specs_dir)
+    now = datetime.now(timezone.utc)
+    store = _store()
+    # silences(at) lists those not removed and not expired at `at`: the epoch keeps expired ones
+    listed = store.silences(datetime(1970, 1, 1, tzinfo=timezone.utc) if show_all else now)
+    rows = []
+    for s in sorted(listed, key=lambda s: s.id or 0):
+        covered = [a.name for a in config.alerts if s.covers(a.name, a.tags, min(now, s.until))]
+        rows.append({
+            "id": s.id, "target": s.alert or ",".join(f"{k}={v}" for k, v in s.matchers),
+            "until": s.until, "active": now < s.until, "reason": s.reason,
+            "created_by": s.created_by, "covers": covered,
+        })
+    if output == "json":
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no active silences" if not show_all else "no silences")
+        return
+    click.echo(table(
+        ["id", "target", "until", "reason", "covers"],
+        [(r["id"], r["target"], when(r["until"]) + ("" if r["active"] else " (expired)"),
+          r["reason"], f"{len(r['covers'])}: {', '.join(r['covers'][:5])}"
+          + (" ..." if len(r["covers"]) > 5 else "")) for r in rows],
+    ))
 
 
 _QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

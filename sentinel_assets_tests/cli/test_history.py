@@ -62,3 +62,4 @@ def test_history_of_an_unknown_alert_exits_1(tmp_path, monkeypatch, dagster_home
     result = CliRunner().invoke(main, ["history", "no_such_alert"])
     assert result.exit_code == 1
     assert "no alert named 'no_such_alert'" in result.output
+
