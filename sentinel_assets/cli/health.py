@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sentinel_assets.cli.format import echo_json, table
+from sentinel_assets.cli.format import echo_json, output_option, table
 from sentinel_assets.observe.logs import configure_logging
 
 if TYPE_CHECKING:  # health imports dagster; the CLI loads it only when a command needs it
@@ -56,7 +56,7 @@ def echo_report(report: HealthReport) -> None:
 
 @click.command()
 @click.option("--specs", "specs_dir", type=click.Path(), help=SPECS_HELP)
-@click.option("--output", type=click.Choice(["text", "json"]), default="text")
+@output_option("one object with every check and the verdict")
 @click.option("--job-prefix", default="", help=PREFIX_HELP)
 def healthcheck(specs_dir: str | None, output: str, job_prefix: str) -> None:
     """Check databases, channels, state store, daemon, late alerts and specs.

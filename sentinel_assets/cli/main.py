@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import click
 
-from sentinel_assets.cli.format import echo_json, table, when
+from sentinel_assets.cli.format import echo_json, output_option, table, when
 from sentinel_assets.cli.health import cli_logging, healthcheck
 from sentinel_assets.cli.metrics import metrics
 from sentinel_assets.cli.notify import notify_test
@@ -38,8 +38,19 @@ def _store(state_url: str | None = None):
     return get_state_store(state_url)
 
 
-@click.group()
-@click.version_option(package_name="sentinel_assets")
+class _Commands(click.Group):
+    """Lists every command with its whole first sentence (Click cuts them at the terminal width)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.get_command(ctx, name).get_short_help_str(limit=200))
+                for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_Commands, context_settings={"max_content_width": 120,
+                                              "help_option_names": ["-h", "--help"]})
 def main() -> None:
     """SQL alerts compiled into Dagster: validate specs, inspect state and history, silence."""
     cli_logging()  # LOG_FORMAT / LOG_LEVEL, when set
@@ -48,7 +59,7 @@ def main() -> None:
 # -- validate -------------------------------------------------------------------------------------
 @main.command()
 @click.argument("specs_dir", required=False, type=click.Path())
-@click.option("--output", type=click.Choice(["text", "json"]), default="text")
+@output_option("the summary, every error and warning, and the alerts")
 @click.option("--dry-run", is_flag=True,
               help="Also dry-run each BigQuery alert: bytes processed and estimated cost.")
 @click.option("--price-per-tib", type=click.FloatRange(min=0), default=6.25, show_default=True,
@@ -136,7 +147,7 @@ def _secret_warnings(config: SentinelConfig) -> list[SpecError]:
 # -- status ---------------------------------------------------------------------------------------
 @main.command()
 @click.option("--specs", "specs_dir", type=click.Path(), help=SPECS_HELP)
-@click.option("--output", type=click.Choice(["text", "json"]), default="text")
+@output_option("one object per alert")
 def status(specs_dir: str | None, output: str) -> None:
     """Every alert with its state, silence, last value and last evaluation."""
     from sentinel_assets.core.silences import active_silence
@@ -182,9 +193,7 @@ def status(specs_dir: str | None, output: str) -> None:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000),
               help="How many evaluations, newest first.")
 @click.option("--specs", "specs_dir", type=click.Path(), help=SPECS_HELP)
-@click.option("--output", type=click.Choice(["text", "json"]), default="text",
-              help="text: a table; json: one object per evaluation, typed like `status --output "
-              "json`.")
+@output_option("one object per evaluation, typed like `status --output json`")
 def history(alert: str, limit: int, specs_dir: str | None, output: str) -> None:
     """Each evaluation of ALERT recorded in the Dagster instance, newest first: status, state,
     value, threshold, message, notices and its run, whichever run evaluated it."""
@@ -284,8 +293,9 @@ def silence(alert, matchers, duration, reason, specs_dir, allow_empty) -> None:
 @main.command()
 @click.argument("alert", required=False)
 @click.option("--match", "matchers", multiple=True, help="Tag matcher key=value (repeatable).")
-@click.option("--id", "silence_id", type=int, help="Remove one silence by id.")
-def unsilence(alert, matchers, silence_id) -> None:
+@click.option("--id", "silence_id", type=int, help="Remove one silence by id (`sentinel silences`).")
+@click.option("--specs", "specs_dir", type=click.Path(), help=SPECS_HELP)
+def unsilence(alert, matchers, silence_id, specs_dir) -> None:
     """Remove the silences of ALERT, of a tag matcher, or one by --id."""
     from sentinel_assets.core.silences import parse_matchers
 
@@ -298,14 +308,15 @@ def unsilence(alert, matchers, silence_id) -> None:
     removed = _store().remove_silences(alert=alert, matchers=pairs, silence_id=silence_id)
     click.echo(f"removed {removed} silence(s)")
     if not removed:
+        if alert and alert not in {a.name for a in _config(specs_dir).alerts}:
+            click.echo(f"no alert named {alert!r} in the specs either", err=True)
         sys.exit(1)
 
 
 @main.command()
 @click.option("--specs", "specs_dir", type=click.Path(), help=SPECS_HELP)
 @click.option("--all", "show_all", is_flag=True, help="Also list expired silences.")
-@click.option("--output", type=click.Choice(["text", "json"]), default="text",
-              help="text: a table; json: one object per silence.")
+@output_option("one object per silence")
 def silences(specs_dir: str | None, show_all: bool, output: str) -> None:
     """List silences: id, target, expiry, reason and the alerts each covers now."""
     config = _config(specs_dir)

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import click
 
 from sentinel_assets.channels.base import DeliveryResult
-from sentinel_assets.cli.format import echo_json
+from sentinel_assets.cli.format import echo_json, output_option
 from sentinel_assets.core.lifecycle import FIRING, Notice
 from sentinel_assets.core.messages import NoticeContext
 from sentinel_assets.names import NOTICE_KINDS
@@ -51,7 +51,7 @@ def notify_test_context(channel: str, kind: str = FIRING, now: datetime | None =
               help="Specs directory (default $SENTINEL_SPECS_DIR or ./alert_specs).")
 @click.option("--kind", type=click.Choice(NOTICE_KINDS), default=FIRING, show_default=True,
               help="The kind of notice to send.")
-@click.option("--output", type=click.Choice(["text", "json"]), default="text")
+@output_option("one object per channel tried")
 def notify_test(channel: str, specs_dir: str | None, kind: str, output: str) -> None:
     """Send a test notice to CHANNEL (a name under `channels:`) and print what happened."""
     from sentinel_assets.orchestration.resources import channel_resource
