@@ -72,5 +72,7 @@ class LogChannel(dg.ConfigurableResource, LogSettings):
         except OSError as exc:
             return DeliveryResult(ok=False, error=f"cannot write outbox {self.path!r}: {exc}")
         if log is not None:
-            log.info(f"sentinel notice [{record['kind']}] {record['alert']}: {line}")
+            # one readable line; the whole record is the outbox line
+            log.info(f"sentinel notice [{record['kind']}] {record['alert']}: written to channel "
+                     f"{context.channel!r} ({target}) in 1 attempt(s): {record['message']}")
         return DeliveryResult(ok=True, detail={"path": str(target)})
