@@ -69,7 +69,8 @@ stack: demo-db
 stack-down:
 	scripts/stack.sh down
 
-# promtool (Debian's prometheus package) checks the exporter's output in test_metrics.py
+# Debian's prometheus package: promtool checks the exporter's output (test_metrics.py) and the
+# monitoring profile (test_monitoring.py, which also runs prometheus; SENTINEL_MONITORING=1 make stack)
 test-deps:
 	@command -v promtool >/dev/null || (apt-get update && apt-get install -y --no-install-recommends prometheus)
 

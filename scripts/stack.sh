@@ -6,6 +6,11 @@
 #   scripts/stack.sh up       start everything, wait until it answers   (make stack)
 #   scripts/stack.sh down     stop what `up` started                    (make stack-down)
 #   scripts/stack.sh status   which services run
+#   scripts/stack.sh prometheus-config   the Prometheus configuration the monitoring profile uses
+#
+# SENTINEL_MONITORING=1 adds the monitoring profile (docker-compose.yaml's `monitoring`): Debian's
+# `prometheus` (apt-get install prometheus) on deploy/monitoring/prometheus.yml, scraping the
+# exporter, with sentinel's alerting rules; Grafana runs in compose only (docs/monitoring.md).
 #
 # Pid files and logs live under $SENTINEL_STACK_DIR (default .stack/). Every service runs in its
 # own process group, and `down` stops exactly those groups. Environment (defaults in brackets):
@@ -18,6 +23,7 @@
 #   SENTINEL_STATE_URL [$DAGSTER_POSTGRES_URL]  SENTINEL_SPECS_DIR [alert_specs/]
 #   SENTINEL_OUTBOX [$SENTINEL_STACK_DIR/outbox.jsonl]  SENTINEL_WEBSERVER_URL [the webserver]
 #   SENTINEL_STACK_BIN [.venv/bin]  SENTINEL_STACK_TIMEOUT [180 seconds to come up]
+#   SENTINEL_MONITORING [0]  SENTINEL_PROMETHEUS_PORT [9090]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +39,8 @@ HOST=127.0.0.1
 WEBSERVER_PORT="${SENTINEL_WEBSERVER_PORT:-3000}"
 CODE_SERVER_PORT="${SENTINEL_CODE_SERVER_PORT:-4000}"
 METRICS_PORT="${SENTINEL_METRICS_PORT:-9464}"
+PROMETHEUS_PORT="${SENTINEL_PROMETHEUS_PORT:-9090}"
+MONITORING="${SENTINEL_MONITORING:-0}"
 PG_HOST="${SENTINEL_STACK_PG_HOST:-127.0.0.1}"
 PG_PORT="${SENTINEL_STACK_PG_PORT:-5432}"
 PG_USER="${SENTINEL_STACK_PG_USER:-postgres}"
@@ -116,10 +124,32 @@ wait_for_postgres() {
   done
 }
 
+# deploy/monitoring/prometheus.yml with this stack's exporter and the rules' absolute path
+prometheus_config() {
+  sed -e "s|\"exporter:9464\"|\"$HOST:$METRICS_PORT\"|" \
+      -e "s|^  - rules/|  - $ROOT/deploy/monitoring/rules/|" "$ROOT/deploy/monitoring/prometheus.yml"
+}
+
+# the monitoring profile natively: Prometheus only (Grafana is not packaged for Debian)
+start_monitoring() {
+  if ! command -v prometheus >/dev/null; then
+    say "SENTINEL_MONITORING=1 needs Prometheus: apt-get install prometheus (make test-deps)"
+    return 1
+  fi
+  mkdir -p "$STACK_DIR/prometheus"
+  prometheus_config >"$STACK_DIR/prometheus.yml"
+  start prometheus prometheus --config.file="$STACK_DIR/prometheus.yml" --storage.tsdb.path="$STACK_DIR/prometheus" --web.listen-address="$HOST:$PROMETHEUS_PORT"
+  wait_for prometheus http_ok "http://$HOST:$PROMETHEUS_PORT/-/ready"
+  say "monitoring: Prometheus http://$HOST:$PROMETHEUS_PORT (rules: /alerts), log $LOGS/prometheus.log"
+}
+
 up() {
   local running=() name
   for name in "${SERVICES[@]}"; do is_running "$name" && running+=("$name"); done
   if ((${#running[@]} == ${#SERVICES[@]})); then
+    if [[ "$MONITORING" == 1 ]] && ! is_running prometheus; then
+      start_monitoring
+    fi
     say "already running (scripts/stack.sh down stops it)"
     return 0
   elif ((${#running[@]})); then
@@ -145,6 +175,9 @@ up() {
   for name in "${SERVICES[@]}"; do
     is_running "$name" || { say "$name exited; see $LOGS/$name.log"; false; }
   done
+  if [[ "$MONITORING" == 1 ]]; then
+    start_monitoring
+  fi
   trap - ERR
   say "up: webserver $SENTINEL_WEBSERVER_URL, metrics http://$HOST:$METRICS_PORT/metrics," \
       "code server $HOST:$CODE_SERVER_PORT, logs in $LOGS"
@@ -152,7 +185,7 @@ up() {
 
 down() {
   local name pid
-  for name in exporter daemon webserver code-server; do
+  for name in prometheus exporter daemon webserver code-server; do
     if is_running "$name"; then
       pid="$(pid_of "$name")"
       kill -TERM -- "-$pid" 2>/dev/null || true
@@ -176,14 +209,18 @@ status() {
       echo "$name: stopped"
     fi
   done
+  if is_running prometheus; then
+    echo "prometheus: running (pid $(pid_of prometheus), log $LOGS/prometheus.log)"
+  fi
 }
 
 case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
+  prometheus-config) prometheus_config ;;
   *)
-    echo "usage: scripts/stack.sh up|down|status" >&2
+    echo "usage: scripts/stack.sh up|down|status|prometheus-config" >&2
     exit 2
     ;;
 esac

@@ -9,11 +9,18 @@ from there are right however many processes evaluate alerts. Names (stable, see 
   before the op judged anything);
 - ``sentinel_alert_duration_seconds{alert}`` (gauge): start to end of its latest finished run;
 - ``sentinel_notifications_total{channel,kind,result}`` (counter): notices in the deliveries
-  table; result is ``sent``, ``failed`` (retried on later evaluations) or ``pending``;
+  table; result is ``sent``, ``failed`` (retried on later evaluations) or ``pending``; every
+  configured channel's kinds and results are exported from 0, so a first failure is a rise;
 - ``sentinel_alert_status{alert}`` (gauge): 0 OK, 1 PENDING, 2 FIRING, 3 ERROR;
 - ``sentinel_last_evaluation_timestamp_seconds{alert}`` (gauge): Unix time of the last
   evaluation;
-- ``sentinel_scheduled_alerts`` (gauge): alerts whose schedule is running.
+- ``sentinel_scheduled_alerts`` (gauge): alerts whose schedule is running;
+- ``sentinel_alert_interval_seconds{alert}`` (gauge): seconds between the enabled alert's last two
+  cron ticks before the scrape (its expected interval; a weekday cron's spans the weekend on a
+  Monday);
+- ``sentinel_daemon_heartbeat_timestamp_seconds{daemon}`` (gauge): Unix time of the last
+  heartbeat of each daemon the Dagster instance needs, 0 when it never sent one (not exported
+  without a persistent instance).
 
 Evaluation counts are kept incrementally: each scrape reads only runs updated since the previous
 one, so a scrape stays cheap however long the history (a restarted exporter counts the runs the
@@ -27,10 +34,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 import dagster as dg
 import sqlalchemy as sa
+from dagster._utils.schedules import reverse_cron_string_iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -40,15 +49,17 @@ from sentinel_assets.names import (
     ALERT_TAG,
     MEMBER_TAG_PREFIX,
     NOT_EVALUATED,
+    NOTICE_KINDS,
     STATUS_TAG,
     alert_schedule_name,
 )
 from sentinel_assets.observe.health import schedule_states
 from sentinel_assets.observe.run_scan import ScanPosition, scan_runs
-from sentinel_assets.spec.models import SentinelConfig
-from sentinel_assets.state.store import StateStore, deliveries_table
+from sentinel_assets.spec.models import AlertSpec, SentinelConfig
+from sentinel_assets.state.store import FAILED, PENDING, SENT, StateStore, deliveries_table
 
 STATUS_VALUES = {S_OK: 0, S_PENDING: 1, S_FIRING: 2, S_ERROR: 3}
+DELIVERY_RESULTS = (SENT, FAILED, PENDING)
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE,
             dg.DagsterRunStatus.CANCELED]
 # runs updated this close to the last scrape are read again (clock skew between run workers)
@@ -124,6 +135,8 @@ class SentinelCollector(Collector):
         yield from self._run_metrics(instance)
         yield from self._state_metrics()
         yield self._scheduled(instance)
+        yield self._intervals(datetime.now(timezone.utc))
+        yield self._daemons(instance)
 
     def _run_metrics(self, instance: dg.DagsterInstance | None) -> Iterable[Metric]:
         evaluations = CounterMetricFamily(
@@ -156,8 +169,12 @@ class SentinelCollector(Collector):
             "Unix time of the alert's last evaluation.", labels=["alert"])
         try:
             store = self._get(self._store)
+            counts = {(channel, kind, result): 0 for channel in self.config.channels
+                      for kind in NOTICE_KINDS for result in DELIVERY_RESULTS}
             for channel, kind, result, count in delivery_counts(store):
-                notifications.add_metric([channel, kind, result], count)
+                counts[(channel, kind, result)] = count
+            for labels, count in sorted(counts.items()):
+                notifications.add_metric(list(labels), count)
             states = store.all_states()
             for alert in sorted(a.name for a in self.config.alerts):
                 state = states.get(alert)
@@ -183,6 +200,40 @@ class SentinelCollector(Collector):
                                   "Alerts whose schedule is running.")
         gauge.add_metric([], running)
         return gauge
+
+
+    def _intervals(self, now: datetime) -> Metric:
+        gauge = GaugeMetricFamily(
+            "sentinel_alert_interval_seconds",
+            "Seconds between the alert's last two scheduled ticks (its expected interval).",
+            labels=["alert"])
+        for alert in sorted(self.config.alerts, key=lambda a: a.name):
+            if alert.enabled:
+                gauge.add_metric([alert.name], cron_interval(alert, now))
+        return gauge
+
+    def _daemons(self, instance: dg.DagsterInstance | None) -> Metric:
+        gauge = GaugeMetricFamily(
+            "sentinel_daemon_heartbeat_timestamp_seconds",
+            "Unix time of the daemon's last heartbeat (0: never), per daemon the instance needs.",
+            labels=["daemon"])
+        if instance is None or instance.is_ephemeral:
+            return gauge
+        try:
+            heartbeats = instance.get_daemon_heartbeats()
+            for daemon in sorted(instance.get_required_daemon_types()):
+                beat = heartbeats.get(daemon)
+                gauge.add_metric([daemon], beat.timestamp if beat else 0.0)
+        except Exception as exc:  # noqa: BLE001
+            _log.warning("cannot read daemon heartbeats: %s", redact(str(exc)))
+        return gauge
+
+
+def cron_interval(alert: AlertSpec, now: datetime) -> float:
+    """Seconds between the alert's last two cron ticks at or before ``now``."""
+    ticks = reverse_cron_string_iterator(now.timestamp(), alert.schedule, alert.timezone)
+    last = next(ticks)
+    return (last - next(ticks)).total_seconds()
 
 
 def delivery_counts(store: StateStore) -> list[tuple[str, str, str, int]]:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +88,7 @@ def _specs(tmp_path: Path, db: Path) -> Path:
 
 def _stack_env(tmp_path: Path, pg_url: str, receiver: WebhookReceiver) -> dict[str, str]:
     url = sa.make_url(pg_url)
-    ports = {name: str(free_port()) for name in ("web", "code", "metrics")}
+    ports = {name: str(free_port()) for name in ("web", "code", "metrics", "prometheus")}
     # nothing of the caller's Dagster or sentinel settings leaks in
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "SENTINEL_"))}
     env.update({
@@ -100,6 +101,9 @@ def _stack_env(tmp_path: Path, pg_url: str, receiver: WebhookReceiver) -> dict[s
         "SENTINEL_WEBSERVER_PORT": ports["web"],
         "SENTINEL_CODE_SERVER_PORT": ports["code"],
         "SENTINEL_METRICS_PORT": ports["metrics"],
+        # the monitoring profile: Debian's prometheus on deploy/monitoring (test_monitoring.py)
+        "SENTINEL_MONITORING": "1",
+        "SENTINEL_PROMETHEUS_PORT": ports["prometheus"],
         "SENTINEL_SPECS_DIR": str(_specs(tmp_path, _shop(tmp_path))),
         "SENTINEL_OUTBOX": str(tmp_path / "outbox.jsonl"),
         "STACK_HOOK_URL": receiver.url,
@@ -245,3 +249,26 @@ def test_daemon_runs_a_scheduled_alert_and_every_service_sees_it(stack):
 
     # the exporter counts it
     assert _evaluations(_get(stack.metrics), ALERT, "ALERT") == 1.0
+
+
+def test_monitoring_profile_scrapes_the_stacks_exporter_and_its_rules_stay_quiet(stack):
+    prometheus = f"http://127.0.0.1:{stack.env['SENTINEL_PROMETHEUS_PORT']}"
+    target = f"127.0.0.1:{stack.env['SENTINEL_METRICS_PORT']}"
+
+    def instant(expr: str) -> list[dict]:
+        query = urllib.parse.urlencode({"query": expr})
+        return json.loads(_get(f"{prometheus}/api/v1/query?{query}"))["data"]["result"]
+
+    deadline = time.monotonic() + 60  # the first scrape comes within one 30 s interval
+    while not instant(f'up{{job="sentinel", instance="{target}"}} == 1'):
+        assert time.monotonic() < deadline, f"Prometheus never scraped {target}\n{_logs(stack.dir)}"
+        time.sleep(1)
+    beats = instant('time() - sentinel_daemon_heartbeat_timestamp_seconds{job="sentinel"}')
+    assert beats and all(float(b["value"][1]) < 300 for b in beats)  # the daemon is running
+    rules = json.loads(_get(f"{prometheus}/api/v1/rules"))["data"]["groups"]
+    assert {r["name"] for g in rules for r in g["rules"]} >= {
+        "SentinelExporterDown", "SentinelDaemonHeartbeatStale"}
+    # exporter up, daemon beating: neither rule is pending or firing
+    active = {a["labels"]["alertname"]
+              for a in json.loads(_get(f"{prometheus}/api/v1/alerts"))["data"]["alerts"]}
+    assert not active & {"SentinelExporterDown", "SentinelDaemonHeartbeatStale"}

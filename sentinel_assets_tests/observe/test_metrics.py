@@ -21,11 +21,15 @@ from sentinel_assets.names import alert_schedule_name
 from sentinel_assets.observe.exporter import make_app, make_exporter, serve_in_thread
 from sentinel_assets.observe.health import HealthInputs, run_healthcheck
 from sentinel_assets.observe.history import alert_history
-from sentinel_assets.observe.metrics import build_registry
+from sentinel_assets.observe.metrics import build_registry, cron_interval
 from sentinel_assets.orchestration.factory import build_sentinel_defs
 from sentinel_assets.orchestration.resources import build_resources
 from sentinel_assets.state.store import get_state_store
-from sentinel_assets_tests.health_helpers import evaluate_at, set_schedule_state
+from sentinel_assets_tests.health_helpers import (
+    beat_all_daemons,
+    evaluate_at,
+    set_schedule_state,
+)
 from sentinel_assets_tests.helpers import free_port, write_specs
 
 
@@ -116,6 +120,11 @@ def test_counters_and_gauges_equal_what_the_history_says(tmp_path, config, pg_in
     for (channel, kind, result), count in delivered.items():
         labels = (("channel", channel), ("kind", kind), ("result", result))
         assert samples[("sentinel_notifications_total", labels)] == count
+    # every configured channel's kinds and results start at 0, so a first failure is a rise
+    for channel in ("outbox", "team"):
+        for kind in ("firing", "resolved", "error"):
+            labels = (("channel", channel), ("kind", kind), ("result", "failed"))
+            assert samples[("sentinel_notifications_total", labels)] == 0
     assert samples[("sentinel_scheduled_alerts", ())] == 2
 
 
@@ -158,6 +167,50 @@ def test_scheduled_alerts_leave_out_stopped_schedules(tmp_path, config):
                            "*/30 * * * *", running=False)
         samples = _samples(build_registry(config, instance, get_state_store()))
     assert samples[("sentinel_scheduled_alerts", ())] == 1
+
+
+def test_interval_of_each_enabled_alert_is_the_gap_between_its_last_two_ticks(tmp_path):
+    config = write_specs(tmp_path / "specs", """
+databases: {shop: {url: "sqlite:///:memory:"}}
+channels: {outbox: {type: log}}
+defaults: {database: shop, owner: outbox}
+alerts:
+  - {name: daily, schedule: "0 9 * * *", query: SELECT 'OK' AS status}
+  - {name: half_hourly, schedule: "*/30 * * * *", query: SELECT 'OK' AS status}
+  - {name: weekdays, schedule: "0 9 * * 1-5", timezone: Europe/Berlin,
+     query: SELECT 'OK' AS status}
+  - {name: shortcut, schedule: "@hourly", query: SELECT 'OK' AS status}
+  - {name: paused, schedule: "0 9 * * *", enabled: false, query: SELECT 'OK' AS status}
+""")
+    samples = _samples(build_registry(config, None, get_state_store()))
+    intervals = {dict(labels)["alert"]: value for (name, labels), value in samples.items()
+                 if name == "sentinel_alert_interval_seconds"}
+    assert set(intervals) == {"daily", "half_hourly", "weekdays", "shortcut"}  # not disabled ones
+    assert intervals["daily"] == 86400 and intervals["half_hourly"] == 1800
+    assert intervals["shortcut"] == 3600
+    # a weekday cron's interval spans the weekend on Monday, one day on Wednesday
+    monday = datetime(2024, 6, 3, 12, tzinfo=timezone.utc)
+    wednesday = datetime(2024, 6, 5, 12, tzinfo=timezone.utc)
+    assert cron_interval(config.alert("weekdays"), monday) == 3 * 86400
+    assert cron_interval(config.alert("weekdays"), wednesday) == 86400
+    # no instance: no daemon figures (nothing to read them from)
+    assert not any(name == "sentinel_daemon_heartbeat_timestamp_seconds" for name, _ in samples)
+
+
+def test_daemon_heartbeats_are_exported_per_required_daemon(tmp_path, config):
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        registry = build_registry(config, instance, get_state_store())
+        required = set(instance.get_required_daemon_types())
+        never = {dict(labels)["daemon"]: value for (name, labels), value in
+                 _samples(registry).items()
+                 if name == "sentinel_daemon_heartbeat_timestamp_seconds"}
+        beat_all_daemons(instance, at=1_700_000_000.0)
+        beaten = {dict(labels)["daemon"]: value for (name, labels), value in
+                  _samples(registry).items()
+                  if name == "sentinel_daemon_heartbeat_timestamp_seconds"}
+    assert required and set(never) == required == set(beaten)
+    assert set(never.values()) == {0.0}  # never beat: 0, so "now - timestamp" is huge
+    assert set(beaten.values()) == {1_700_000_000.0}
 
 
 def _get(url: str) -> tuple[int, str, bytes]:
