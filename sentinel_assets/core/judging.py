@@ -3,7 +3,9 @@
 The contract comes from SQL Sentinel: a query returns a ``status`` column whose value is ``ALERT``
 or ``OK`` (case-insensitive), optionally ``actual_value`` and ``threshold``; any row with ALERT
 makes the outcome ALERT. A ``condition`` on the first row replaces the status column. Anything
-that does not fit the contract is ERROR, never ALERT and never OK.
+that does not fit the contract is ERROR, never ALERT and never OK, and so is a result with more
+rows than ``max_rows``: rows that were not read cannot be judged OK. Every value an outcome keeps
+(value, threshold, rows, message) is bounded (``core.bounds``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from sentinel_assets.core.bounds import MESSAGE_CHARS, bound_rows, bound_value, truncate_text
 from sentinel_assets.core.query_result import QueryResult, to_plain
 from sentinel_assets.names import JUDGED_STATUSES, Status
 
@@ -73,8 +76,19 @@ class Outcome:
 def judge(rules: JudgeRules, result: QueryResult | None, error: str | None = None) -> Outcome:
     """Judge one query result. ``error`` (a failed query or a timeout) always gives ERROR."""
     if error is not None or result is None:
-        return Outcome(ERROR, f"query failed: {error or 'no result'}")
-    context = tuple(result.records(CONTEXT_ROWS))
+        return Outcome(ERROR, truncate_text(f"query failed: {error or 'no result'}",
+                                            MESSAGE_CHARS))
+    context = bound_rows(result.records(CONTEXT_ROWS))
+    if result.truncated:
+        return Outcome(
+            ERROR,
+            f"the query returned more than max_rows ({len(result.rows)}) rows, so not every "
+            "row could be judged; aggregate in SQL (e.g. one row with status and "
+            "actual_value, such as SELECT CASE WHEN COUNT(*) > 0 THEN 'ALERT' ELSE 'OK' END "
+            "AS status, COUNT(*) AS actual_value ...) or raise max_rows",
+            rows=context,
+            row_count=len(result.rows),
+        )
     if not result.rows:
         return _no_data(rules.no_data, result)
     if rules.condition is not None:
@@ -83,7 +97,7 @@ def judge(rules: JudgeRules, result: QueryResult | None, error: str | None = Non
 
 
 def _no_data(policy: str, result: QueryResult) -> Outcome:
-    cols = ", ".join(result.columns) or "no columns"
+    cols = truncate_text(", ".join(result.columns), MESSAGE_CHARS // 2) or "no columns"
     if policy == "alert":
         return Outcome(ALERT, f"query returned no rows ({cols}); no_data: alert")
     if policy == "error":
@@ -97,7 +111,8 @@ def _judge_status_column(result: QueryResult, context: tuple[dict[str, Any], ...
         return Outcome(
             ERROR,
             "query returned no 'status' column (columns: "
-            f"{', '.join(result.columns)}); return status ALERT/OK or use a condition",
+            f"{truncate_text(', '.join(result.columns), MESSAGE_CHARS // 2)}); return status "
+            "ALERT/OK or use a condition",
             rows=context,
             row_count=len(result.rows),
         )
@@ -106,7 +121,7 @@ def _judge_status_column(result: QueryResult, context: tuple[dict[str, Any], ...
         raw = to_plain(row[status_idx])  # bytes from some drivers become text here
         text = str(raw).strip().upper() if raw is not None else None
         if text not in (ALERT, OK):
-            got = "NULL" if raw is None else repr(raw)
+            got = "NULL" if raw is None else repr(bound_value(raw))
             return Outcome(
                 ERROR,
                 f"row {number} of {len(result.rows)} has status {got}; "
@@ -138,7 +153,7 @@ def _judge_condition(
         return Outcome(
             ERROR,
             f"condition column {condition.column!r} is not in the result "
-            f"(columns: {', '.join(result.columns)})",
+            f"(columns: {truncate_text(', '.join(result.columns), MESSAGE_CHARS // 2)})",
             rows=context,
             row_count=len(result.rows),
         )
@@ -151,23 +166,24 @@ def _judge_condition(
             row_count=len(result.rows),
         )
     left, right = _comparable(raw, condition.threshold)
+    shown = bound_value(raw)
     if left is None:
         return Outcome(
             ERROR,
-            f"cannot compare {condition.column}={raw!r} with threshold "
+            f"cannot compare {condition.column}={shown!r} with threshold "
             f"{condition.threshold!r} using {condition.op!r}",
-            value=raw,
+            value=shown,
             threshold=condition.threshold,
             rows=context,
             row_count=len(result.rows),
         )
     fired = _OPS[condition.op](left, right)
     verdict = "holds" if fired else "does not hold"
-    message = f"{condition.column} {raw} {condition.op} {condition.threshold} {verdict}"
+    message = f"{condition.column} {shown} {condition.op} {condition.threshold} {verdict}"
     return Outcome(
         ALERT if fired else OK,
         message,
-        raw,
+        shown,
         condition.threshold,
         context,
         len(result.rows),
@@ -187,4 +203,4 @@ def _comparable(value: Any, threshold: Any) -> tuple[Any, Any]:
 
 def _column(result: QueryResult, row: int, name: str) -> Any:
     idx = result.column_index(name)
-    return None if idx is None else to_plain(result.rows[row][idx])
+    return None if idx is None else bound_value(result.rows[row][idx])

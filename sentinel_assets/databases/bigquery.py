@@ -7,8 +7,11 @@ timeout and ``maximum_bytes_billed``; when the client-side wait runs out the job
 Results come back as the same ``QueryResult`` the SQLAlchemy path returns, so judging and notices
 do not know which backend answered.
 
-BigQuery has no read-only session to run a query in: give the credentials read access only
-(``roles/bigquery.dataViewer`` and ``roles/bigquery.jobUser``).
+Every query is first checked to be exactly one read statement (``spec.sql_guard``): no script,
+no DML/DDL, no ``EXPORT DATA``, no ``EXTERNAL_QUERY``. BigQuery has no read-only session to run
+a query in, so that check and the credentials are the guard: give them read access only
+(``roles/bigquery.dataViewer`` and ``roles/bigquery.jobUser``). Rows are read page by page up to
+``max_rows + 1``; the rest of a larger result is never downloaded.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from google.cloud.bigquery.retry import DEFAULT_RETRY
 
 from sentinel_assets.core.query_result import QueryResult
 from sentinel_assets.databases.bigquery_params import query_parameters, to_bigquery_sql
-from sentinel_assets.databases.errors import QueryError, QueryTimeout
+from sentinel_assets.databases.errors import QueryError, QueryRefused, QueryTimeout
 from sentinel_assets.spec.env_vars import expand
 from sentinel_assets.spec.models import DatabaseSettings
+from sentinel_assets.spec.sql_guard import check_query
 
 SCHEME = "bigquery://"
 _SCOPES = ("https://www.googleapis.com/auth/bigquery",)
@@ -114,10 +118,12 @@ class BigQueryDatabase(dg.ConfigurableResource, DatabaseSettings):
         """Run ``sql`` as one BigQuery job and return at most ``max_rows`` rows.
 
         Raises:
+            QueryRefused: ``sql`` is not exactly one read statement; no job was created.
             QueryError: the job could not be created or failed; the message names the kind of
                 error (invalid query, access denied, quota exceeded, ...) and the job.
             QueryTimeout: the job ran longer than ``timeout`` and was cancelled.
         """
+        refuse_unless_one_read(sql)
         started = time.perf_counter()
         deadline = time.monotonic() + timeout
         client, project, dataset = self._client()
@@ -169,6 +175,7 @@ class BigQueryDatabase(dg.ConfigurableResource, DatabaseSettings):
         Raises:
             QueryError: the query is invalid or may not run (the message says which).
         """
+        refuse_unless_one_read(sql)
         client, project, dataset = self._client()
         text, config = self._job_config(sql, params, dataset, project)
         config.dry_run = True
@@ -244,6 +251,13 @@ class BigQueryDatabase(dg.ConfigurableResource, DatabaseSettings):
                                      f"{project!r}: {type(exc).__name__}: {exc}") from None
                 _clients[key] = client
         return client, project, dataset
+
+
+def refuse_unless_one_read(sql: str) -> None:
+    """Raise ``QueryRefused`` unless ``sql`` is one read statement of BigQuery SQL."""
+    refusal = check_query(sql, "bigquery")
+    if refusal is not None:
+        raise QueryRefused(str(refusal))
 
 
 def close_clients() -> None:

@@ -7,3 +7,7 @@ class QueryError(Exception):
 
 class QueryTimeout(QueryError):
     """The query ran longer than its timeout and was cancelled."""
+
+
+class QueryRefused(QueryError):
+    """The query is not exactly one read statement (``spec.sql_guard``); it was not sent."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 import sqlalchemy as sa
 
-from sentinel_assets.databases import QueryError, QueryTimeout
+from sentinel_assets.databases import QueryError, QueryRefused, QueryTimeout
 from sentinel_assets.databases.sql import SqlDatabase, get_engine
 
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
@@ -198,10 +198,13 @@ WRITES = {
 def test_write_through_query_fails_and_changes_nothing(backend, statement):
     db = SqlDatabase(url=backend.url)
 
-    with pytest.raises(QueryError) as caught:
+    with pytest.raises(QueryRefused):
         db.query(WRITES[statement], timeout=10)
+    # and past the statement check, the read-only transaction stops it
+    with pytest.raises(QueryError) as caught:
+        db.execute_unchecked(WRITES[statement], timeout=10)
 
-    assert not isinstance(caught.value, QueryTimeout)
+    assert not isinstance(caught.value, (QueryTimeout, QueryRefused))
     assert backend.count() == len(ORDERS)
     assert db.query("SELECT SUM(amount) AS total FROM sqltest_orders", timeout=10).records() == [
         {"total": 119.75}
@@ -211,9 +214,12 @@ def test_write_through_query_fails_and_changes_nothing(backend, statement):
 
 def test_write_returning_rows_is_refused_in_read_only_mode(backend):
     db = SqlDatabase(url=backend.url)
+    sql = "INSERT INTO sqltest_scratch (note) VALUES ('x') RETURNING note"
 
+    with pytest.raises(QueryRefused):
+        db.query(sql, timeout=10)
     with pytest.raises(QueryError):
-        db.query("INSERT INTO sqltest_scratch (note) VALUES ('x') RETURNING note", timeout=10)
+        db.execute_unchecked(sql, timeout=10)
 
     assert backend.count("sqltest_scratch") == 0
 
@@ -223,9 +229,12 @@ def test_postgres_commit_in_the_query_text_does_not_open_a_writable_transaction(
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE sqltest_commit (id INTEGER)")
     db = SqlDatabase(url=pg_url)
+    sql = "COMMIT; INSERT INTO sqltest_commit VALUES (1); SELECT 1 AS ok"
     try:
-        with pytest.raises(QueryError):
-            db.query("COMMIT; INSERT INTO sqltest_commit VALUES (1); SELECT 1 AS ok", timeout=10)
+        with pytest.raises(QueryRefused):
+            db.query(sql, timeout=10)
+        with pytest.raises(QueryError):  # the extended protocol: one statement per call
+            db.execute_unchecked(sql, timeout=10)
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT COUNT(*) FROM sqltest_commit").scalar() == 0
     finally:
@@ -236,12 +245,16 @@ def test_postgres_commit_in_the_query_text_does_not_open_a_writable_transaction(
 
 def test_query_never_commits_even_when_writes_are_allowed(backend):
     writer = SqlDatabase(url=backend.url, read_only=False)
+    sql = "INSERT INTO sqltest_scratch (note) VALUES ('x') RETURNING note"
 
-    result = writer.query(
-        "INSERT INTO sqltest_scratch (note) VALUES ('x') RETURNING note", timeout=10
-    )
+    with pytest.raises(QueryRefused):
+        writer.query(sql, timeout=10)
+    if backend.kind == "postgresql":  # a server-side cursor holds a read, never an INSERT
+        with pytest.raises(QueryError):
+            writer.execute_unchecked(sql, timeout=10)
+    else:
+        assert writer.execute_unchecked(sql, timeout=10).rows == (("x",),)
 
-    assert result.rows == (("x",),)
     assert backend.count("sqltest_scratch") == 0
 
 
@@ -249,15 +262,16 @@ def test_read_only_and_timeout_settings_do_not_leak_into_the_pooled_connection(b
     reader = SqlDatabase(url=backend.url)
     writer = SqlDatabase(url=backend.url, read_only=False)
     with pytest.raises(QueryError):
-        reader.query(WRITES["delete"], timeout=10)
+        reader.execute_unchecked(WRITES["delete"], timeout=10)
     with pytest.raises(QueryTimeout):
         reader.query(SLOW_QUERY[backend.kind], timeout=0.5)
     session = _session_id(reader, backend.kind)
 
     # same engine, same pooled connection, opposite settings
-    assert writer.query(
-        "INSERT INTO sqltest_scratch (note) VALUES ('ok') RETURNING note", timeout=10
-    ).rows == (("ok",),)
+    if backend.kind != "postgresql":  # a PostgreSQL cursor cannot hold an INSERT at all
+        assert writer.execute_unchecked(
+            "INSERT INTO sqltest_scratch (note) VALUES ('ok') RETURNING note", timeout=10
+        ).rows == (("ok",),)
     settings = {
         "sqlite": "SELECT query_only AS read_only FROM pragma_query_only",
         "postgresql": "SELECT current_setting('transaction_read_only') AS read_only, "
@@ -273,7 +287,7 @@ def test_read_only_and_timeout_settings_do_not_leak_into_the_pooled_connection(b
     assert _session_id(writer, backend.kind) == session
     # and back again: the reader is read-only on the connection the writer used
     with pytest.raises(QueryError):
-        reader.query(WRITES["delete"], timeout=10)
+        reader.execute_unchecked(WRITES["delete"], timeout=10)
     assert backend.count() == len(ORDERS)
     assert backend.count("sqltest_scratch") == 0
 
@@ -293,15 +307,26 @@ def test_engine_is_reused_for_the_same_url(backend):
 
 
 # -- errors ---------------------------------------------------------------------------------------
+def test_what_is_not_a_select_is_refused_before_it_reaches_the_database(backend):
+    db = SqlDatabase(url=backend.url)
+
+    with pytest.raises(QueryRefused) as caught:
+        db.query("SELEC 1", timeout=10)
+
+    assert str(caught.value) == ("an alert query must be one SELECT statement; found SELEC at "
+                                 "line 1 of the query")
+
+
 def test_syntax_error_is_the_drivers_message_without_sqlalchemy_boilerplate(backend):
     db = SqlDatabase(url=backend.url)
 
-    with pytest.raises(QueryError) as caught:
-        db.query("SELEC 1", timeout=10)
+    with pytest.raises(QueryError) as caught:  # the statement check reads it; no server does
+        db.query("SELECT 1 QUALIFY 1 = 1", timeout=10)
 
     message = str(caught.value)
+    assert not isinstance(caught.value, QueryRefused)
     assert "syntax" in message.lower()
-    assert "SELEC" in message
+    assert "DECLARE" not in message  # PostgreSQL's cursor around the query is not the user's
     for boilerplate in ("[SQL:", "Background on this error", "sqlalche.me", "sqlalchemy"):
         assert boilerplate not in message
     assert db.query("SELECT 1 AS ok", timeout=10).rows == ((1,),)
