@@ -12,6 +12,9 @@ from typing import Any, Collection
 
 from pydantic import BaseModel, ValidationError
 
+from sentinel_assets.core.bounds import MESSAGE_CHARS, NAME_CHARS, truncate_text
+from sentinel_assets.core.excerpt import excerpt
+
 
 @dataclass(frozen=True)
 class SpecError:
@@ -24,6 +27,14 @@ class SpecError:
     field: str | None = None
     section: str | None = None  # "database 'x'", "channel 'y'", "defaults" when not an alert
     warning: bool = False
+
+    def __post_init__(self) -> None:
+        # values in messages are quoted with `excerpt`; this bounds what a message adds up to
+        for name, limit in (("message", MESSAGE_CHARS), ("alert", NAME_CHARS),
+                            ("field", NAME_CHARS), ("section", NAME_CHARS)):
+            value = getattr(self, name)
+            if isinstance(value, str) and len(value) > limit:
+                object.__setattr__(self, name, truncate_text(value, limit))
 
     @property
     def where(self) -> str:
@@ -55,6 +66,8 @@ class SpecError:
 def did_you_mean(key: str, allowed: list[str]) -> str:
     """``"; did you mean 'schedule'?"`` when a close match exists, else ``""``."""
     key = str(key)
+    if len(key) > NAME_CHARS:  # no typo of a known name is that long
+        return ""
     matcher = difflib.SequenceMatcher(b=key)
     scored = []
     for candidate in allowed:
@@ -75,6 +88,7 @@ class SpecLoadError(Exception):
 
 
 # -- pydantic validation errors as sentences ----------------------------------------------------
+MAX_PROBLEMS = 20  # problems listed for one alert, database or channel; the rest are counted
 @dataclass(frozen=True)
 class Problem:
     """One validation problem: where in the validated data (no union noise), and what is wrong."""
@@ -122,8 +136,9 @@ def validation_problems(
     ``inherited`` names the keys that may also come from ``defaults``.
     """
     problems: list[Problem] = []
-    groups_done: set[tuple] = set()
     errors = exc.errors()
+    # errors inside a union, by the location of the union and then by branch (one pass)
+    unions: dict[tuple, dict[str, list[dict]]] = {}
     for err in errors:
         loc = tuple(err["loc"])
         tag = next((i for i, part in enumerate(loc) if _is_union_tag(part)), None)
@@ -131,22 +146,31 @@ def validation_problems(
             problems.append(Problem(loc, _sentence(model, err, loc, inherited)))
             continue
         prefix = loc[:tag]
-        if prefix in groups_done:
-            continue
-        groups_done.add(prefix)
-        problems.extend(_union_problems(model, errors, prefix, data, inherited))
-    return _drop_required_hidden_by_typos(model, problems, errors)
+        if prefix not in unions:
+            unions[prefix] = {}
+            problems.append(Problem(prefix, ""))  # its place in the list; filled in below
+        unions[prefix].setdefault(loc[tag], []).append(err)
+    filled: list[Problem] = []
+    uncounted = 0  # problems past twice the limit are counted, not phrased
+    for problem in problems:
+        if len(filled) >= 2 * MAX_PROBLEMS:
+            uncounted += 1
+        elif problem.message or problem.loc not in unions:
+            filled.append(problem)
+        else:
+            filled.extend(_union_problems(model, unions.pop(problem.loc), problem.loc, data,
+                                          inherited))
+    filled = _drop_required_hidden_by_typos(model, filled, errors)
+    if len(filled) + uncounted > MAX_PROBLEMS:
+        more = len(filled) + uncounted - MAX_PROBLEMS + 1
+        filled = [*filled[: MAX_PROBLEMS - 1],
+                  Problem(filled[MAX_PROBLEMS - 1].loc, f"and {more:,} more problems like these")]
+    return filled
 
 
-def _union_problems(model, errors, prefix: tuple, data: Any, inherited) -> list[Problem]:
+def _union_problems(model, branches: dict[str, list[dict]], prefix: tuple, data: Any,
+                    inherited) -> list[Problem]:
     """The problems of the branch the value was meant for, or one problem if none fits."""
-    branches: dict[str, list[dict]] = {}
-    for err in errors:
-        loc = tuple(err["loc"])
-        if loc[: len(prefix)] == prefix and len(loc) > len(prefix) and _is_union_tag(
-            loc[len(prefix)]
-        ):
-            branches.setdefault(loc[len(prefix)], []).append(err)
     value = _value_at(data, prefix)
     meant = next((b for b in branches if _branch_accepts(b, value)), None)
     if meant is not None:
@@ -163,7 +187,7 @@ def _union_problems(model, errors, prefix: tuple, data: Any, inherited) -> list[
             texts.remove("a whole number")
         texts = list(dict.fromkeys(texts))
         example = " or ".join(texts)
-    return [Problem(prefix, f"expected {example}, got {value!r}")]
+    return [Problem(prefix, f"expected {example}, got {excerpt(value)}")]
 
 
 def _sentence(model, err: dict, loc: tuple, inherited) -> str:
@@ -173,9 +197,9 @@ def _sentence(model, err: dict, loc: tuple, inherited) -> str:
         allowed = _allowed_keys(_model_at(model, loc[:-1]))
         hint = did_you_mean(key, allowed)
         if hint:
-            return f"unknown key {key!r}{hint}"
+            return f"unknown key {excerpt(key)}{hint}"
         expected = f"; expected one of: {', '.join(allowed)}" if allowed else ""
-        return f"unknown key {key!r}{expected}"
+        return f"unknown key {excerpt(key)}{expected}"
     if kind == "missing":
         key = loc[-1] if loc else ""
         if len(loc) == 1 and key in inherited:
@@ -185,11 +209,11 @@ def _sentence(model, err: dict, loc: tuple, inherited) -> str:
         expected = _EXAMPLES.get(_pattern(loc), _EXPECTED[kind])
         if got is None:
             return f"has no value; expected {expected}"
-        return f"expected {expected}, got {got!r}"
+        return f"expected {expected}, got {excerpt(got)}"
     if kind == "literal_error":
         options = re.findall(r"'([^']*)'", ctx.get("expected", ""))
         hint = did_you_mean(got, options) if isinstance(got, str) else ""
-        return f"expected one of {ctx.get('expected')}, got {got!r}{hint}"
+        return f"expected one of {ctx.get('expected')}, got {excerpt(got)}{hint}"
     bounds = {
         "greater_than_equal": ("must be at least", "ge"),
         "greater_than": ("must be greater than", "gt"),
@@ -198,7 +222,7 @@ def _sentence(model, err: dict, loc: tuple, inherited) -> str:
     }
     if kind in bounds:
         words, key = bounds[kind]
-        return f"{words} {ctx.get(key)}, got {got!r}"
+        return f"{words} {ctx.get(key)}, got {excerpt(got)}"
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "too_short":
@@ -211,7 +235,7 @@ def _sentence(model, err: dict, loc: tuple, inherited) -> str:
             return msg[len(prefix):]
     if isinstance(got, (dict, list)):
         return msg[:1].lower() + msg[1:]
-    return f"{msg[:1].lower() + msg[1:]}, got {got!r}"
+    return f"{msg[:1].lower() + msg[1:]}, got {excerpt(got)}"
 
 
 def _drop_required_hidden_by_typos(model, problems: list[Problem], errors) -> list[Problem]:

@@ -23,8 +23,12 @@ from typing import Annotated, Any, Optional, Union
 from pydantic import BaseModel, Field, create_model
 from pydantic_core import PydanticUndefined
 
-from sentinel_assets.core.durations import format_duration
-from sentinel_assets.spec import loader
+from sentinel_assets.core import template_sandbox
+from sentinel_assets.core.bounds import MESSAGE_CHARS
+from sentinel_assets.core.durations import MAX_DURATION, format_duration
+from sentinel_assets.core.excerpt import EXCERPT_CHARS
+from sentinel_assets.names import DUE_PREFIX, OWN_SENSORS, RESERVED_NAMES
+from sentinel_assets.spec import loader, models, yaml_lines
 from sentinel_assets.spec.env_vars import ENV_REF
 from sentinel_assets.spec.models import (
     ALERT_NAME,
@@ -97,7 +101,8 @@ def json_schema() -> dict:
         _adjust_model(defs[model.__name__], model)
     defs["Duration"] = {
         "description": "A positive duration: a number of seconds, or a string of number+unit "
-        "parts (ms, s, m, h, d, w) like 90s, 15m, 4h or 1h30m.",
+        "parts (ms, s, m, h, d, w) like 90s, 15m, 4h or 1h30m; at most "
+        f"{format_duration(MAX_DURATION)} (ten years).",
         "anyOf": [{"type": "string", "pattern": DURATION_PATTERN},
                   {"type": "number", "exclusiveMinimum": 0}],
     }
@@ -361,6 +366,28 @@ CROSS_FILE_RULES = """\
 - One broken alert, database or channel is reported and left out; the rest still load.
 """
 
+LIMITS = f"""\
+A spec file is untrusted input: `sentinel validate` and the code location report a file or an
+alert past one of these limits as a spec error (file, alert, field), and the rest still load.
+
+| what | limit |
+| --- | --- |
+| size of one file | {yaml_lines.MAX_CHARS:,} bytes (5 MiB) |
+| lists and mappings inside each other | {yaml_lines.MAX_DEPTH} levels |
+| aliases (`*name`) in one file | {yaml_lines.MAX_ALIASES:,} uses |
+| values in one file, each alias expanded | {yaml_lines.MAX_NODES:,} (an alias bomb stops here) |
+| keys | plain values: a list or mapping as a key (`? [a, b]`) is an error |
+| a duration (`repeat_interval`, `timeout`, `lag`) | {format_duration(MAX_DURATION)}; `.inf` and `.nan` are errors |
+| `timezone` | {models.TIMEZONE_CHARS} characters (an IANA name) |
+| `schedule`, `window` (cron) | {models.CRON_CHARS:,} characters |
+| alert names | not one of sentinel's own: {", ".join(f"`{n}`" for n in (*RESERVED_NAMES, *OWN_SENSORS))}, nor `{DUE_PREFIX}*` (its grouped schedules) |
+| a template's source | {template_sandbox.MAX_SOURCE:,} characters |
+| a template's rendering | the limits of the template sandbox ([notifications.md](notifications.md#template-limits)): rendered with the sample notice of each kind when the specs are loaded |
+
+A value quoted in an error message is cut after {EXCERPT_CHARS} characters
+(`… [truncated, N chars]`), and an error message after {MESSAGE_CHARS:,}.
+"""
+
 ENV_RULES = """\
 `${VAR}` and `${VAR:-default}` are replaced from the environment when the specs are loaded, in
 every value except secrets: a database's `url` and `credentials_path`, and the secret settings of
@@ -458,6 +485,9 @@ def markdown_reference() -> str:
         "## Across files",
         "",
         CROSS_FILE_RULES,
+        "## Limits",
+        "",
+        LIMITS,
     ]
     return "\n".join(out).rstrip() + "\n"
 

@@ -12,12 +12,18 @@ from typing import Any
 import jinja2
 import jinja2.meta
 
+from sentinel_assets.core.bounds import truncate_text
 from sentinel_assets.core.messages import (
     PARTS,
     SAMPLE_VARIABLES,
     environment,
     parts_of,
     sample_variables,
+)
+from sentinel_assets.core.template_sandbox import (
+    TemplateLimitError,
+    check_source,
+    render_bounded,
 )
 from sentinel_assets.names import NOTICE_KINDS
 from sentinel_assets.spec.errors import SpecError
@@ -61,20 +67,30 @@ def _check_template(key: str, source: Any, parts: tuple[str, ...], where: dict) 
         return error(f"a template must be text, got {type(source).__name__}")
     env = environment(html=part == "html")
     try:
+        check_source(source)
         parsed = env.parse(source)
         template = env.from_string(source)
+        unknown = sorted(jinja2.meta.find_undeclared_variables(parsed) - set(SAMPLE_VARIABLES))
+    except TemplateLimitError as exc:
+        return error(str(exc))
     except jinja2.TemplateSyntaxError as exc:
-        return error(f"template syntax error on line {exc.lineno} of the template: {exc.message}")
-    unknown = sorted(jinja2.meta.find_undeclared_variables(parsed) - set(SAMPLE_VARIABLES))
+        return error(f"template syntax error on line {exc.lineno} of the template: "
+                     f"{truncate_text(str(exc.message), 500)}")
+    except Exception as exc:  # noqa: BLE001 - nested too deeply for the compiler, and the like
+        return error(f"the template cannot be compiled: {type(exc).__name__}: "
+                     f"{truncate_text(str(exc), 500)}")
     if unknown:
         return error(f"the template uses unknown variable(s) {', '.join(unknown)}; available: "
                      f"{', '.join(sorted(SAMPLE_VARIABLES))}")
     for sample_kind in [kind] if kind else NOTICE_KINDS:
         try:
-            template.render(sample_variables(sample_kind))
+            render_bounded(template, sample_variables(sample_kind))
+        except TemplateLimitError as exc:
+            return error(f"the template goes past a limit when rendering a {sample_kind} "
+                         f"notice: {exc}")
         except Exception as exc:  # noqa: BLE001 - any failure is the template's
             return error(f"the template fails to render a {sample_kind} notice: "
-                         f"{type(exc).__name__}: {exc}")
+                         f"{type(exc).__name__}: {truncate_text(str(exc), 500)}")
     return []
 
 

@@ -26,6 +26,7 @@ from sentinel_assets.core.durations import format_duration, parse_duration
         pytest.param(90, timedelta(seconds=90), id="int-seconds"),
         pytest.param(2.5, timedelta(seconds=2.5), id="float-seconds"),
         pytest.param(timedelta(minutes=3), timedelta(minutes=3), id="timedelta"),
+        pytest.param("3650d", timedelta(days=3650), id="the-longest"),
     ],
 )
 def test_parse_duration(value, expected):
@@ -46,6 +47,14 @@ def test_parse_duration(value, expected):
         pytest.param(True, "got True", id="bool"),
         pytest.param(-1, "cannot be negative, got -1", id="negative-number"),
         pytest.param(None, "got None", id="none"),
+        pytest.param(1e308, "at most 3650d (ten years), got 1e+308", id="1e308-seconds"),
+        pytest.param(float("inf"), "at most 3650d (ten years), got inf", id="infinite"),
+        pytest.param(float("nan"), "or a number of seconds, got nan", id="nan"),
+        pytest.param("999999999999999d", "at most 3650d (ten years), got '999999999999999d'",
+                     id="days-past-timedelta"),
+        pytest.param("1" * 400 + "w", "got '111", id="a-number-past-float"),
+        pytest.param(timedelta(days=3651), "at most 3650d", id="timedelta-too-long"),
+        pytest.param("x" * 100_000, "… [truncated, 100,000 chars]", id="quoted-in-bounds"),
     ],
 )
 def test_parse_duration_rejects_with_a_sentence(value, message):
