@@ -31,9 +31,9 @@ def _instance() -> Any:
     """The Dagster instance of ``$DAGSTER_HOME``, or None (then daemon checks are skipped)."""
     if not os.environ.get("DAGSTER_HOME"):
         return None
-    import dagster as dg
+    from sentinel_assets.orchestration.instance import initialized_instance
 
-    return dg.DagsterInstance.get()
+    return initialized_instance()
 
 
 def health_inputs(specs_dir: str | None, job_prefix: str = "") -> HealthInputs:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from sentinel_assets.cli.health import PREFIX_HELP, SPECS_HELP, health_inputs
-from sentinel_assets.observe.exporter import DEFAULT_PORT
+from sentinel_assets.observe.exporter import DEFAULT_HOST, DEFAULT_PORT
 from sentinel_assets.observe.logs import configure_logging
 
 
@@ -16,7 +16,9 @@ def metrics() -> None:
 
 @metrics.command()
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--host", default=DEFAULT_HOST, show_default=True, envvar="SENTINEL_METRICS_HOST",
+              show_envvar=True, help="Address to listen on; 0.0.0.0 for every interface (in a "
+              "container). /health tells whoever can reach it about the databases and channels.")
 @click.option("--specs", "specs_dir", type=click.Path(), help=SPECS_HELP)
 @click.option("--job-prefix", default="", help=PREFIX_HELP)
 def serve(port: int, host: str, specs_dir: str | None, job_prefix: str) -> None:

@@ -27,7 +27,9 @@ In a step that sends the ``escalation``, a ``repeat`` due at the same time goes 
 channels only (``escalated`` is False on it): the escalation channels just got the escalation.
 
 Each notice carries an idempotency key derived from alert, episode, kind and sequence, so two runs
-that decide the same notice produce the same key and the delivery is made once.
+that decide the same notice produce the same key and the delivery is made once; and from the
+``scope`` of the decision (the state store's identifier), so that another deployment, or the same
+one after its state store was reset, does not reuse the keys a receiver has already seen.
 """
 
 from __future__ import annotations
@@ -104,12 +106,16 @@ class Notice:
     threshold: Any = None
     escalated: bool = False
     rows: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    # the identifier of the state store that decided it ("" for notices stored before it existed)
+    scope: str = ""
 
     @property
     def idempotency_key(self) -> str:
-        """Same alert, episode, kind and sequence give the same key, in any process."""
+        """Same scope, alert, episode, kind and sequence give the same key, in any process."""
         family = "error" if self.kind in (ERROR_KIND, ERROR_RESOLVED) else "firing"
         raw = f"{self.alert}/{family}/{self.episode}/{self.kind}/{self.sequence}"
+        if self.scope:
+            raw = f"{self.scope}/{raw}"
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
@@ -129,9 +135,11 @@ def step(
     now: datetime,
     *,
     silenced: bool = False,
+    scope: str = "",
 ) -> Step:
-    """Advance ``state`` by one evaluation with ``outcome`` at ``now``."""
-    run = _Run(state, outcome, policy, now, silenced)
+    """Advance ``state`` by one evaluation with ``outcome`` at ``now``; the notices carry
+    ``scope`` (the state store's identifier) into their idempotency keys."""
+    run = _Run(state, outcome, policy, now, silenced, scope)
     if outcome.status == ERROR:
         run.on_error()
     else:
@@ -146,8 +154,9 @@ def step(
 class _Run:
     """Mutable scratch space for one step; ``step`` is the only caller."""
 
-    def __init__(self, state, outcome, policy, now, silenced):
+    def __init__(self, state, outcome, policy, now, silenced, scope=""):
         self.before = state
+        self.scope = scope
         self.s = state
         self.outcome = outcome
         self.policy = policy
@@ -257,6 +266,7 @@ class _Run:
             escalated=kind == ESCALATION
             or (self.s.escalated and not (kind == REPEAT and self.escalated_now)),
             rows=self.outcome.rows,
+            scope=self.scope,
         )
         (self.suppressed if self.silenced else self.notices).append(notice)
         return not self.silenced

@@ -8,6 +8,11 @@ metrics labels. It masks
 - credentials recognisable by their shape: URL passwords, Slack tokens, bearer tokens,
   ``password=...``, Slack webhook paths.
 
+The credentials of a URL are read from its raw text (``url_userinfo``), never from a parser: a
+host never holds an ``@``, so they end at the URL's last ``@``, whatever un-encoded
+``@ : / % # ?`` or spaces the password holds. SQLAlchemy splits at the first ``@`` instead and
+would take the rest of such a password for the host.
+
 Library exceptions and library log lines can quote a URL or a response, so a log filter on the
 HTTP libraries' loggers scrubs the lines those libraries write on their own.
 """
@@ -18,7 +23,7 @@ import logging
 import os
 import re
 import threading
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 MASK = "***"
 # shorter values are too likely to occur by chance (and too weak to be worth a secret)
@@ -45,8 +50,9 @@ def remember(*secrets: str | None) -> None:
 _SECRET_ENV = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|API_KEY|PRIVATE_KEY|WEBHOOK|CREDENTIAL",
                          re.IGNORECASE)
 _PATTERNS = (
-    # scheme://user:password@host -> scheme://user:***@host
-    (re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]*:)[^@\s/]+(?P<tail>@)"),
+    # scheme://user:password@host -> scheme://user:***@host, through the last @ of the word
+    # (an un-encoded @ in the password)
+    (re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:]*:)\S*(?P<tail>@)"),
      r"\g<head>***\g<tail>"),
     (re.compile(r"xox[abposr]-[A-Za-z0-9\-]+"), "xox*-***"),
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-~+/=]+"), r"\1***"),
@@ -75,8 +81,82 @@ def redact(text: str | None, *secrets: str | None) -> str | None:
     return text
 
 
+def url_userinfo(url: str) -> tuple[int, int] | None:
+    """Where the user information (``user:password``) of ``url`` is, as ``(start, end)``
+    indices of its raw text, or None when it has none.
+
+    It runs from ``://`` to the last ``@``: a host never holds an ``@``, and reading the raw
+    text keeps an un-encoded ``@ : / # ?`` or space of the password inside it.
+    """
+    scheme_end = url.find("://")
+    if scheme_end < 0:
+        return None
+    start = scheme_end + 3
+    end = url.rfind("@", start)
+    return (start, end) if end >= 0 else None
+
+
+def url_password(url: str | None) -> str | None:
+    """The password of ``url`` as written (percent-encoding and all), or None without one."""
+    span = url_userinfo(url or "")
+    if span is None:
+        return None
+    _user, colon, password = url[span[0]:span[1]].partition(":")
+    return password if colon and password else None
+
+
+# characters that end or split a URL's user information unless percent-encoded
+_RESERVED = ("@", ":", "/", "#", "?", " ")
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def unencoded_credentials(url: str) -> dict[str, list[str]]:
+    """The un-encoded reserved characters (``@ : / % # ?`` and spaces) in the user and the
+    password of ``url``: ``{"user": [...], "password": [...]}`` with the parts that have any.
+    The values themselves are never returned."""
+    span = url_userinfo(url)
+    if span is None:
+        return {}
+    user, colon, password = url[span[0]:span[1]].partition(":")
+    found = {}
+    for part, text in (("user", user), ("password", password if colon else "")):
+        chars = [c for c in _RESERVED if c in text and not (part == "user" and c == ":")]
+        if _LONE_PERCENT.search(text):
+            chars.append("%")
+        if chars:
+            found[part] = chars
+    return found
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its whole password masked: ``scheme://user:***@host/...``."""
+    span = url_userinfo(url)
+    if span is None:
+        return url
+    user, colon, _password = url[span[0]:span[1]].partition(":")
+    return f"{url[:span[0]]}{user}:{MASK}{url[span[1]:]}" if colon else url
+
+
+def encode_password_at(url: str) -> str:
+    """``url`` with the ``@`` of its password percent-encoded when a parser that splits at the
+    first ``@`` (SQLAlchemy) would otherwise take the rest of the password for the host."""
+    span = url_userinfo(url)
+    password = url_password(url)
+    if span is None or password is None or "@" not in password:
+        return url
+    first_at = url.index("@", span[0])
+    host = re.split(r"[/?]", url[first_at + 1:], maxsplit=1)[0]
+    if "@" not in host:  # the extra @ is after the host (a query parameter): nothing to fix
+        return url
+    user = url[span[0]:span[1]].partition(":")[0]
+    return f"{url[:span[0]]}{user}:{password.replace('@', '%40')}{url[span[1]:]}"
+
+
 def url_origin(url: str) -> str:
     """``scheme://host[:port]`` of a URL: enough to say where, nothing that may be a secret."""
+    span = url_userinfo(url)
+    if span is not None:  # dropped first: an un-encoded / or ? in a password ends a parser's host
+        url = url[:span[0]] + url[span[1] + 1:]
     try:
         parts = urlsplit(url)
         host = parts.hostname or "?"
@@ -123,6 +203,13 @@ def _parts(secret: str | None) -> list[str]:
         tail = split.path + (f"?{split.query}" if split.query else "")
         if len(tail) >= _MIN_SECRET:
             parts.append(tail)
-        if split.password and len(split.password) >= _MIN_SECRET:
-            parts.append(split.password)
+        parts += [f for f in password_forms(url_password(secret)) if len(f) >= _MIN_SECRET]
     return parts
+
+
+def password_forms(password: str | None) -> list[str]:
+    """A URL's password as written, decoded, and with its ``@`` encoded (as
+    ``encode_password_at`` passes it on): every spelling a message may quote."""
+    if not password:
+        return []
+    return list(dict.fromkeys((password, unquote(password), password.replace("@", "%40"))))

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from sentinel_assets.channels.base import DeliveryResult
+from sentinel_assets.core.bounds import bound_result
 from sentinel_assets.core.judging import Outcome, judge
 from sentinel_assets.core.lifecycle import (
     ERROR_KIND,
@@ -64,7 +65,7 @@ class Evaluation:
     alert: AlertSpec
     evaluated_at: datetime
     outcome: Outcome
-    result: QueryResult | None
+    result: QueryResult | None  # its first rows, bounded (core.bounds.bound_result)
     previous: AlertState
     state: AlertState
     notices: tuple[Notice, ...]
@@ -84,6 +85,17 @@ class Evaluation:
     @property
     def failed_deliveries(self) -> list[DeliveryRecord]:
         return [d for d in self.deliveries if not d.ok]
+
+    @property
+    def retried_notices(self) -> int:
+        """Earlier notices whose failed deliveries this evaluation tried again."""
+        return len({d.idempotency_key for d in self.deliveries if d.retry})
+
+    @property
+    def notice_count(self) -> int:
+        """Notices this evaluation sent or tried: its new ones and retried earlier ones."""
+        keys = {n.idempotency_key for n in self.notices}
+        return len(keys | {d.idempotency_key for d in self.deliveries if d.retry})
 
 
 def run_query(alert: AlertSpec, database: Database, params: Mapping[str, Any] | None):
@@ -140,6 +152,7 @@ def evaluate_alert(
     if outcome is None:
         result, error = run_query(alert, database, params)
         outcome = judge(alert.judge_rules, result, error)
+        result = bound_result(result)  # judged: only its first rows, bounded, are kept
     silence = active_silence(alert.name, alert.tags, state_store.silences(now), now)
     if not record_state:
         return _replay(alert, outcome, result, state_store, channels, now, params, run_id,
@@ -148,7 +161,8 @@ def evaluate_alert(
     routing = alert.routing
     for _ in range(MAX_COMMIT_ATTEMPTS):
         previous = state_store.load(alert.name)
-        decided = step(previous, outcome, alert.policy, now, silenced=silence is not None)
+        decided = step(previous, outcome, alert.policy, now, silenced=silence is not None,
+                       scope=state_store.store_id)
         claims = [(n, ch) for n in decided.notices for ch in routing.channels_for(n)]
         try:
             claimed = state_store.commit(previous, decided.state, claims, run_id)
@@ -175,7 +189,7 @@ def _replay(alert, outcome, result, store, channels, now, params, run_id, run_ur
     empty = AlertState(alert=alert.name)
     policy = dataclasses.replace(alert.policy, for_count=1)
     quiet = not notify or silence is not None
-    decided = step(empty, outcome, policy, now, silenced=quiet)
+    decided = step(empty, outcome, policy, now, silenced=quiet, scope=store.store_id)
     records: list[DeliveryRecord] = []
     notices: tuple[Notice, ...] = ()
     if not quiet:
@@ -222,15 +236,16 @@ def _deliver(channel: Any, ctx: NoticeContext, log: Any) -> DeliveryResult:
         return DeliveryResult(ok=False, error=f"{type(exc).__name__}: {exc}")
 
 
-def firing_key(alert: str, episode: int) -> str:
+def firing_key(alert: str, episode: int, scope: str = "") -> str:
     """The idempotency key of an episode's ``firing`` notice (threads hang off its delivery)."""
-    return Notice(alert, FIRING, "", "", "", utcnow(), episode, 0).idempotency_key
+    return Notice(alert, FIRING, "", "", "", utcnow(), episode, 0, scope=scope).idempotency_key
 
 
 def _context(alert, notice, delivery: Delivery, store, run_id, run_url, params) -> NoticeContext:
     thread_id = None
     if notice.kind not in (FIRING, ERROR_KIND, ERROR_RESOLVED):
-        first = store.find_delivery(firing_key(alert.name, notice.episode), delivery.channel)
+        first = store.find_delivery(firing_key(alert.name, notice.episode, notice.scope),
+                                    delivery.channel)
         thread_id = first.external_id if first else None
     window = None
     if params and "window_start" in params:
@@ -248,4 +263,5 @@ def _context(alert, notice, delivery: Delivery, store, run_id, run_url, params) 
         window=window,
         thread_id=thread_id,
         templates=dict(alert.templates),
+        title=alert.title,
     )

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from sentinel_assets.core.bounds import bound_result
 from sentinel_assets.core.judging import Outcome, judge
 from sentinel_assets.core.lifecycle import step
 from sentinel_assets.core.query_result import QueryResult
@@ -98,7 +99,8 @@ def evaluate_many(
                                   run_id=run_id, run_url=run_url, log=_logger)
                     return GroupResult(alert, ev)
                 result, error = run_query(alert, databases.get(alert.database), None)
-                return _Judged(alert, judge(alert.judge_rules, result, error), result)
+                return _Judged(alert, judge(alert.judge_rules, result, error),
+                               bound_result(result))
             except Exception as exc:  # noqa: BLE001 - one broken alert never stops the others
                 return GroupResult(alert, None, f"{type(exc).__name__}: {exc}")
 
@@ -136,7 +138,8 @@ def _decide(batch: list[_Judged], store: StateStore, channels: Mapping[str, Any]
         alert = judged.alert
         silence = active_silence(alert.name, alert.tags, silences, now)
         old = previous[alert.name]
-        stepped = step(old, judged.outcome, alert.policy, now, silenced=silence is not None)
+        stepped = step(old, judged.outcome, alert.policy, now, silenced=silence is not None,
+                       scope=store.store_id)
         claims = [(n, ch) for n in stepped.notices for ch in alert.routing.channels_for(n)]
         decided[alert.name] = (old, stepped, silence)
         changes.append((old, stepped.state, claims))

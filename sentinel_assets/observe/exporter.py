@@ -18,6 +18,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import make_wsgi_app
 
 DEFAULT_PORT = 9464
+# loopback unless told otherwise (`--host`, $SENTINEL_METRICS_HOST): compose passes 0.0.0.0
+DEFAULT_HOST = "127.0.0.1"
 _log = logging.getLogger("sentinel_assets.observe.exporter")
 
 

@@ -118,9 +118,17 @@ def describe_error(exc: BaseException) -> str:
 
 
 def initialize(resource: Any) -> Any:
-    """The usable value of a resource definition (``dg.EnvVar`` fields resolved)."""
+    """The usable value of a resource definition (``dg.EnvVar`` fields resolved).
+
+    Dagster initialises a resource with an ephemeral instance whose in-memory SQLite storage
+    holds a connection; the context manager closes it here, in the thread that opened it (the
+    probes run on a thread pool), instead of leaving it to the garbage collector of another
+    thread ("SQLite objects created in a thread can only be used in that same thread"). Our
+    resources have no teardown, so their value outlives the context.
+    """
     if isinstance(resource, dg.ConfigurableResource):
-        return resource.process_config_and_initialize()
+        with resource.process_config_and_initialize_cm() as value:
+            return value
     return resource
 
 

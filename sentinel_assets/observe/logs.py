@@ -139,6 +139,6 @@ def log_evaluation(ev: Any, run_id: str | None) -> None:
             "outcome": ev.status,
             "duration_ms": round(duration_ms, 3),
             "state": f"{ev.previous.status}->{ev.state.status}",
-            "notices": len(ev.notices),
+            "notices": ev.notice_count,  # new ones and retried earlier ones
         },
     )

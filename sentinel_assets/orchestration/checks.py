@@ -17,10 +17,17 @@ from typing import Any, Iterable, Mapping
 
 import dagster as dg
 
-from sentinel_assets.core.judging import NO_DATA, OK
+from sentinel_assets.core.judging import ERROR, NO_DATA, OK
 from sentinel_assets.engine.evaluation import Evaluation
 from sentinel_assets.engine.group import GroupResult, evaluate_many
-from sentinel_assets.names import STATE_KEY, STATUS_TAG, channel_key, db_key, member_tag
+from sentinel_assets.names import (
+    NOT_EVALUATED,
+    STATE_KEY,
+    STATUS_TAG,
+    channel_key,
+    db_key,
+    member_tag,
+)
 from sentinel_assets.orchestration.metadata import evaluation_metadata
 from sentinel_assets.orchestration.ops import run_url
 from sentinel_assets.spec.models import AlertSpec
@@ -50,8 +57,12 @@ def passed(ev: Evaluation) -> bool:
     return ev.status in (OK, NO_DATA)
 
 
-def severity(alert: AlertSpec) -> dg.AssetCheckSeverity:
-    return dg.AssetCheckSeverity.WARN if alert.severity == "warn" else dg.AssetCheckSeverity.ERROR
+def severity(alert: AlertSpec, status: str | None = None) -> dg.AssetCheckSeverity:
+    """The alert's severity; an evaluation that could not judge (ERROR, NOT_EVALUATED) is
+    always ERROR."""
+    if status in (ERROR, NOT_EVALUATED) or alert.severity != "warn":
+        return dg.AssetCheckSeverity.ERROR
+    return dg.AssetCheckSeverity.WARN
 
 
 def check_metadata(result: GroupResult, run_id: str | None) -> dict[str, Any]:
@@ -78,7 +89,7 @@ def check_evaluation(result: GroupResult, key: dg.AssetCheckKey,
     ev = result.evaluation
     return dg.AssetCheckEvaluation(
         asset_key=key.asset_key, check_name=key.name,
-        passed=passed(ev) if ev else False, severity=severity(result.alert),
+        passed=passed(ev) if ev else False, severity=severity(result.alert, result.status),
         description=ev.outcome.message if ev else (result.error or "not evaluated"),
         metadata=check_metadata(result, run_id),
     )
@@ -156,7 +167,8 @@ def _checks_op(name: str, alerts: list[AlertSpec], available_channels: set[str],
             ev = result.evaluation
             yield dg.AssetCheckResult(
                 asset_key=key.asset_key, check_name=key.name,
-                passed=passed(ev) if ev else False, severity=severity(result.alert),
+                passed=passed(ev) if ev else False,
+                severity=severity(result.alert, result.status),
                 description=ev.outcome.message if ev else result.error,
                 metadata=check_metadata(result, op_context.run_id))
         op_context.instance.add_run_tags(op_context.run_id, status_tags(statuses))
@@ -167,6 +179,8 @@ def _checks_op(name: str, alerts: list[AlertSpec], available_channels: set[str],
 def alert_description(alert: AlertSpec) -> str:
     """The alert's description (or its name) and where it is written."""
     text = alert.description or f"Alert {alert.name}"
+    if alert.title:
+        text = f"{alert.title}: {alert.description}" if alert.description else alert.title
     where = f" ({alert.source_file}:{alert.source_line})" if alert.source_file else ""
     return f"{text}{where}"
 

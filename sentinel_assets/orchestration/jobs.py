@@ -71,13 +71,17 @@ def build_alert_job(
     )
     def evaluate(context: dg.OpExecutionContext):
         ev = evaluate_in_op(context, alert, channel_names)
-        if check is not None:
-            context.log_event(check_evaluation(GroupResult(alert, ev), check, context.run_id))
         metadata = evaluation_metadata(ev)
-        if ev.status == ERROR:
-            # the ERROR notice went out (or was held back); the run fails with the reason
+        if check is not None:
+            # an ERROR is the check's result (failed, severity ERROR, the reason in its
+            # description and metadata), as in grouped runs: a routine outcome, so the run
+            # succeeds without a stack trace in its logs or the UI
+            context.log_event(check_evaluation(GroupResult(alert, ev), check, context.run_id))
+        elif ev.status == ERROR:
+            # a window has no check: its partition's run fails, saying why (the ERROR notice
+            # went out or was held back); Dagster records where the Failure was raised
             raise dg.Failure(description=f"alert {alert.name}: {ev.outcome.message}",
-                             metadata=metadata, allow_retries=False)
+                             metadata=metadata, allow_retries=False) from None
         return dg.Output(ev.status, metadata=metadata)
 
     @dg.job(

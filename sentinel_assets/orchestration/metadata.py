@@ -6,6 +6,7 @@ from typing import Any
 
 import dagster as dg
 
+from sentinel_assets.core.bounds import MESSAGE_CHARS, bound_rows, bound_value, truncate_text
 from sentinel_assets.core.query_result import to_plain
 from sentinel_assets.engine.evaluation import Evaluation
 from sentinel_assets.names import STATUS_TAG, VALUE_TAG
@@ -14,7 +15,7 @@ TABLE_ROWS = 10
 
 
 def _scalar(value: Any) -> dg.MetadataValue:
-    value = to_plain(value)
+    value = bound_value(value)
     if isinstance(value, bool) or value is None:
         return dg.MetadataValue.text(str(value))
     if isinstance(value, int):
@@ -29,7 +30,7 @@ def _rows_table(ev: Evaluation) -> dg.MetadataValue | None:
         return None
     columns = list(ev.result.columns)
     records = []
-    for row in ev.result.records(TABLE_ROWS):
+    for row in _first_rows(ev):
         data = {}
         for col in columns:
             value = to_plain(row.get(col))
@@ -39,8 +40,12 @@ def _rows_table(ev: Evaluation) -> dg.MetadataValue | None:
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
+def _first_rows(ev: Evaluation) -> tuple[dict[str, Any], ...]:
+    return bound_rows(ev.result.records(TABLE_ROWS))
+
+
 def _column_type(ev: Evaluation, column: str) -> str:
-    for row in ev.result.records(TABLE_ROWS):
+    for row in _first_rows(ev):
         value = row.get(column)
         if isinstance(value, bool):
             return "bool"
@@ -70,7 +75,7 @@ def evaluation_metadata(ev: Evaluation, rows: bool = True) -> dict[str, dg.Metad
     every delivery."""
     md: dict[str, dg.MetadataValue] = {
         "status": dg.MetadataValue.text(ev.status),
-        "message": dg.MetadataValue.text(ev.outcome.message),
+        "message": dg.MetadataValue.text(truncate_text(ev.outcome.message, MESSAGE_CHARS)),
         "state": dg.MetadataValue.text(f"{ev.previous.status} → {ev.state.status}"),
         "value": _scalar(ev.outcome.value),
         "threshold": _scalar(ev.outcome.threshold),

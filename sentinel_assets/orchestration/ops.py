@@ -54,9 +54,11 @@ def evaluate_in_op(
     if tag_run:
         op_context.instance.add_run_tags(op_context.run_id, tags)
     replayed = " (replayed window: live state unchanged)" if replay else ""
+    retried = f" ({ev.retried_notices} retried)" if ev.retried_notices else ""
     op_context.log.info(
         f"alert {alert.name}: {ev.status} ({ev.outcome.message}); state "
-        f"{ev.previous.status} -> {ev.state.status}; {len(ev.notices)} notice(s){replayed}"
+        f"{ev.previous.status} -> {ev.state.status}; {ev.notice_count} notice(s){retried}"
+        f"{replayed}"
     )
     log_evaluation(ev, op_context.run_id)
     if not replay:

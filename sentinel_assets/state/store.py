@@ -3,6 +3,11 @@
 SQLite next to the Dagster instance by default, PostgreSQL (or MySQL) when configured. State is
 saved with optimistic concurrency (a version per alert), and delivery claims have a unique key
 (idempotency key, channel), so two overlapping runs of one alert never both send a notice.
+
+Each store has an identifier, a random UUID created with its tables (``sentinel_meta``): it is part
+of every idempotency key, so two stores (two deployments, or one store reset) never send two
+different notices under one key. A store that cannot be reached raises ``StateStoreUnavailable``,
+whose message names the store, its URL (password masked) and the driver's reason.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import dataclasses
 import json
 import os
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -19,8 +25,16 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from sentinel_assets.core.bounds import MESSAGE_CHARS, bound_rows, bound_value, truncate_text
 from sentinel_assets.core.lifecycle import AlertState, Notice
-from sentinel_assets.core.query_result import to_plain
+from sentinel_assets.core.redaction import (
+    MASK,
+    encode_password_at,
+    mask_url,
+    password_forms,
+    redact,
+    url_password,
+)
 from sentinel_assets.core.silences import Silence
 from sentinel_assets.spec.env_vars import expand
 
@@ -51,6 +65,14 @@ class UtcDateTime(sa.types.TypeDecorator):
 
 
 metadata = sa.MetaData()
+
+meta_table = sa.Table(
+    "sentinel_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+)
+STORE_ID = "store_id"
 
 alert_state_table = sa.Table(
     "sentinel_alert_state",
@@ -140,6 +162,10 @@ class StateConflict(Exception):
     """Another run saved this alert's state first; reload and decide again."""
 
 
+class StateStoreUnavailable(Exception):
+    """The state store cannot be reached; the message says which, where and why, in one line."""
+
+
 class StateStore:
     """Reads and writes the sentinel tables. Thread-safe; one instance per URL per process."""
 
@@ -149,10 +175,30 @@ class StateStore:
         if url.startswith("sqlite"):
             Path(sa.make_url(url).database or ".").parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
-        self.engine = sa.create_engine(url, **kwargs)
+        elif url.startswith(("postgresql", "mysql", "mariadb")):
+            kwargs["connect_args"] = {"connect_timeout": 10}
+        self.engine = sa.create_engine(encode_password_at(url), **kwargs)
         if url.startswith("sqlite"):
             _sqlite_immediate_transactions(self.engine)
+        _unreachable_as_unavailable(self.engine, url)
         metadata.create_all(self.engine, checkfirst=True)
+        self.store_id = self._identity()
+
+    def _identity(self) -> str:
+        """The store's identifier, created once with it (by whichever process got there first)."""
+        t = meta_table
+        query = sa.select(t.c.value).where(t.c.key == STORE_ID)
+        with self.engine.connect() as conn:
+            found = conn.execute(query).scalar()
+        if found is None:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(t.insert().values(key=STORE_ID, value=str(uuid.uuid4())))
+            except sa.exc.IntegrityError:
+                pass  # another process created it first; theirs is the one
+            with self.engine.connect() as conn:
+                found = conn.execute(query).scalar_one()
+        return found
 
     # -- alert state ------------------------------------------------------------------------
     def load(self, alert: str) -> AlertState:
@@ -449,7 +495,8 @@ def _state_to_json(state: AlertState) -> str:
     data = {}
     for f in dataclasses.fields(state):
         value = getattr(state, f.name)
-        data[f.name] = value.isoformat() if isinstance(value, datetime) else to_plain(value)
+        data[f.name] = (value.isoformat() if isinstance(value, datetime)
+                        else bound_value(value, MESSAGE_CHARS))
     return json.dumps(data)
 
 
@@ -470,9 +517,10 @@ def _state_from_json(text: str, version: int) -> AlertState:
 def notice_to_dict(notice: Notice) -> dict:
     data = {f.name: getattr(notice, f.name) for f in dataclasses.fields(notice)}
     data["evaluated_at"] = notice.evaluated_at.isoformat()
-    data["value"] = to_plain(notice.value)
-    data["threshold"] = to_plain(notice.threshold)
-    data["rows"] = [dict(r) for r in notice.rows]
+    data["message"] = truncate_text(notice.message, MESSAGE_CHARS)
+    data["value"] = bound_value(notice.value)
+    data["threshold"] = bound_value(notice.threshold)
+    data["rows"] = list(bound_rows(notice.rows))
     data["idempotency_key"] = notice.idempotency_key
     return data
 
@@ -527,6 +575,24 @@ def _silence(row) -> Silence:
         created_at=_aware(row.created_at),
         created_by=row.created_by,
     )
+
+
+def _unreachable_as_unavailable(engine: sa.Engine, url: str) -> None:
+    """Errors that mean the store cannot be reached (no connection, or a lost one) become
+    ``StateStoreUnavailable``; a failed statement on a live connection stays what it is."""
+    secret = url_password(url)
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _unavailable(context):
+        if context.is_pre_ping or (context.connection is not None and not context.is_disconnect):
+            return None
+        orig = context.original_exception
+        lines = str(orig).strip().splitlines()
+        reason = f"{type(orig).__name__}: {lines[0].strip() if lines else ''}"
+        for form in password_forms(secret):
+            reason = reason.replace(form, MASK)
+        return StateStoreUnavailable(
+            f"the sentinel state store at {mask_url(url)} is unavailable: {redact(reason)}")
 
 
 def _sqlite_immediate_transactions(engine: sa.Engine) -> None:

@@ -94,5 +94,5 @@ def test_metrics_serve_answers_metrics_and_health(demo):
         process.terminate()
         process.wait(timeout=30)
     assert "# TYPE sentinel_scheduled_alerts gauge" in metrics
-    assert "sentinel_scheduled_alerts 4.0" in metrics  # the demo has 4 enabled alerts
+    assert "sentinel_scheduled_alerts 6.0" in metrics  # the demo has 6 enabled alerts
     assert health["status"] == "healthy"

@@ -73,9 +73,12 @@ def test_recovery_sends_resolved_and_history_lists_every_evaluation(demo, pg_ins
     assert all(h.run_status == "SUCCESS" for h in history)
 
 
-def test_query_error_fails_the_run_with_the_reason_and_tells_the_owner(
+def test_query_error_fails_the_check_with_the_reason_and_tells_the_owner(
     tmp_path, pg_instance, outbox, state_url
 ):
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "empty.db").close()  # a database without the table
     (tmp_path / "specs.yaml").write_text(
         f"""
 databases: {{db: {{url: "sqlite:///{tmp_path / 'empty.db'}"}}}}
@@ -90,14 +93,18 @@ alerts:
     )
     job = build_sentinel_defs(tmp_path).get_job_def("broken_query")
     result = job.execute_in_process(instance=pg_instance, raise_on_error=False)
-    assert not result.success
+    # a routine ERROR is the check's result, as in grouped runs: no failed step, no stack trace
+    assert result.success
     run = pg_instance.get_run_by_id(result.run_id)
     assert run.tags["sentinel/status"] == "ERROR"
-    failure = pg_instance.get_records_for_run(
-        result.run_id, of_type=dg.DagsterEventType.STEP_FAILURE
+    assert not pg_instance.get_records_for_run(
+        result.run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
+    check = pg_instance.get_records_for_run(
+        result.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
     ).records[0].event_log_entry.dagster_event.event_specific_data
-    assert "no such table: no_such_table" in failure.error.message
-    assert failure.user_failure_data.metadata["status"].value == "ERROR"
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "no such table: no_such_table" in check.description
+    assert check.metadata["status"].value == "ERROR"
     notices = _outbox_lines(outbox)
     assert [(n["kind"], n["channel"]) for n in notices] == [("error", "outbox")]
     # a second failing run is the same error episode: no second notice
