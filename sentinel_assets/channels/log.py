@@ -12,8 +12,8 @@ from typing import Any
 import dagster as dg
 
 from sentinel_assets.channels.base import DeliveryResult
+from sentinel_assets.core.bounds import MESSAGE_CHARS, bound_rows, bound_value, truncate_text
 from sentinel_assets.core.messages import NoticeContext
-from sentinel_assets.core.query_result import to_plain
 from sentinel_assets.spec.channels import LogSettings
 
 DEFAULT_OUTBOX = ".sentinel/outbox.jsonl"
@@ -32,15 +32,15 @@ def notice_record(context: NoticeContext) -> dict[str, Any]:
         "kind": n.kind,
         "status": n.status,
         "previous_status": n.previous_status,
-        "value": to_plain(n.value),
-        "threshold": to_plain(n.threshold),
-        "message": n.message,
+        "value": bound_value(n.value),
+        "threshold": bound_value(n.threshold),
+        "message": truncate_text(n.message, MESSAGE_CHARS),
         "evaluated_at": n.evaluated_at.isoformat(),
         "channel": context.channel,
         "description": context.description,
         "owner": context.owner,
         "tags": context.tags,
-        "rows": list(n.rows[:5]),
+        "rows": list(bound_rows(n.rows[:5])),
         "run_id": context.run_id,
         "run_url": context.run_url,
         "window": context.window,

@@ -156,8 +156,12 @@ class SlackChannel(dg.ConfigurableResource, SlackSettings):
                                retry_handlers=self._policy().slack_handlers(counter))
         where = f"the Slack incoming webhook at {url_origin(url)}"
         try:
-            response = client.send(text=message.subject, blocks=blocks(message),
-                                   unfurl_links=False, unfurl_media=False)
+            body: dict[str, Any] = {"text": message.subject, "blocks": blocks(message),
+                                    "unfurl_links": False, "unfurl_media": False}
+            # overrides that legacy webhooks honour (SQL Sentinel sent them too)
+            body.update({k: v for k, v in (("channel", self.channel),
+                                           ("username", self.username)) if v})
+            response = client.send_dict(body)
         except Exception as exc:  # noqa: BLE001 - connection errors after the retries
             return DeliveryResult(ok=False, attempts=counter.attempts,
                                   error=redact(f"cannot reach {where}: {_reason(exc)}", url))

@@ -76,7 +76,7 @@ class WebhookChannel(dg.ConfigurableResource, WebhookSettings):
         retry = RetryPolicy(max_attempts=self.max_attempts, backoff=self.retry_backoff)
         try:
             response = _pool.request(
-                "POST", url, body=body, headers=headers, redirect=False,
+                self.method, url, body=body, headers=headers, redirect=False,
                 retries=retry.urllib3_retry(),
                 timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
             )
@@ -146,7 +146,7 @@ def notice_payload(
         "status": n.status,
         "previous_status": n.previous_status,
         "description": context.description,
-        "message": n.message,
+        "message": variables["message"],
         "summary": message.subject,
         "text": message.body,
         "value": variables["value"],

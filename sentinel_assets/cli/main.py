@@ -10,7 +10,9 @@ import click
 
 from sentinel_assets.cli.format import echo_json, output_option, table, when
 from sentinel_assets.cli.health import cli_logging, healthcheck
+from sentinel_assets.cli.import_state import import_state
 from sentinel_assets.cli.metrics import metrics
+from sentinel_assets.cli.migrate import migrate
 from sentinel_assets.cli.notify import notify_test
 from sentinel_assets.core.durations import parse_duration
 from sentinel_assets.names import (
@@ -21,6 +23,7 @@ from sentinel_assets.names import (
     Status,
     member_tag,
 )
+from sentinel_assets.spec.compat import describe as describe_compat
 from sentinel_assets.spec.errors import SpecError
 from sentinel_assets.spec.loader import load_specs
 from sentinel_assets.spec.models import SentinelConfig
@@ -39,7 +42,20 @@ def _store(state_url: str | None = None):
 
 
 class _Commands(click.Group):
-    """Lists every command with its whole first sentence (Click cuts them at the terminal width)."""
+    """Lists every command with its whole first sentence (Click cuts them at the terminal width),
+    and turns an unreachable state store into one line and exit status 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.ClickException:
+            raise
+        except Exception as exc:
+            from sentinel_assets.state.store import StateStoreUnavailable
+
+            if isinstance(exc, StateStoreUnavailable):
+                raise click.ClickException(str(exc)) from None
+            raise
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, self.get_command(ctx, name).get_short_help_str(limit=200))
@@ -51,6 +67,7 @@ class _Commands(click.Group):
 
 @click.group(cls=_Commands, context_settings={"max_content_width": 120,
                                               "help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sentinel_assets")
 def main() -> None:
     """SQL alerts compiled into Dagster: validate specs, inspect state and history, silence."""
     cli_logging()  # LOG_FORMAT / LOG_LEVEL, when set
@@ -82,6 +99,7 @@ def validate(specs_dir: str | None, output: str, dry_run: bool, price_per_tib: f
         "schedules": len(config.alerts),
         "errors": [e.as_dict() for e in errors],
         "warnings": [w.as_dict() for w in warnings],
+        "sqlsentinel_files": config.compat_files,
     }
     if dry_run:
         summary["dry_run"] = [d.as_dict() for d in estimates]
@@ -92,6 +110,8 @@ def validate(specs_dir: str | None, output: str, dry_run: bool, price_per_tib: f
             click.echo(dry_run_table(estimates, price_per_tib))
         for w in warnings:
             click.echo(f"warning: {w}", err=True)
+        for line in describe_compat(config.compat_files):
+            click.echo(line)
         if errors:
             click.echo(f"{len(errors)} error(s) in {config.specs_dir}:", err=True)
             for e in errors:
@@ -112,23 +132,32 @@ def validate(specs_dir: str | None, output: str, dry_run: bool, price_per_tib: f
 
 
 def _secret_warnings(config: SentinelConfig) -> list[SpecError]:
-    """Secrets written literally into specs, and ${VAR}s of secrets that are unset here."""
-    import sqlalchemy as sa
-
+    """Secrets written literally into specs, un-encoded reserved characters in the credentials of
+    database URLs, and ${VAR}s of secrets that are unset here. No warning quotes a secret."""
+    from sentinel_assets.core.redaction import unencoded_credentials, url_password
     from sentinel_assets.spec.env_vars import MissingEnvVar, expand
     from sentinel_assets.spec.models import SECRET_KEYS
 
     found = []
     for name, db in config.databases.items():
-        if "${" not in db.url and not db.is_bigquery:
-            try:
-                if sa.make_url(db.url).password:
-                    found.append(SpecError(config.specs_dir or "", "the url holds a literal "
-                                           "password; write it as ${VAR} so it reaches Dagster as "
-                                           "an EnvVar", section=f"database '{name}'",
-                                           field="url", warning=True))
-            except Exception:  # noqa: BLE001 - not a URL SQLAlchemy parses; nothing to say
-                pass
+        if db.is_bigquery:
+            continue
+        where = {"line": db.source_line, "section": f"database '{name}'", "field": "url",
+                 "warning": True}
+        file = db.source_file or config.specs_dir or ""
+        if "${" not in db.url and url_password(db.url):
+            found.append(SpecError(file, "the url holds a literal password; write it as ${VAR} "
+                                   "so it reaches Dagster as an EnvVar", **where))
+        try:
+            problems = unencoded_credentials(expand(db.url))
+        except MissingEnvVar:
+            problems = {}  # warned about below
+        for part, chars in problems.items():
+            listed = ", ".join("space" if c == " " else repr(c) for c in chars)
+            found.append(SpecError(file, f"the {part} in the url holds un-encoded reserved "
+                                   f"characters ({listed}); percent-encode them (@ as %40, : as "
+                                   "%3A, / as %2F, % as %25, # as %23, ? as %3F, space as %20), "
+                                   "or the URL is split in the wrong place", **where))
     for kind, items in (("database", config.databases), ("channel", config.channels)):
         for name, spec in items.items():
             for key in SECRET_KEYS:
@@ -235,14 +264,27 @@ def _dash(value) -> str:
 
 
 def _instance():
-    import dagster as dg
+    from sentinel_assets.orchestration.instance import initialized_instance
 
     if not os.environ.get("DAGSTER_HOME"):
         raise click.ClickException(
             "DAGSTER_HOME is not set: history lives in the Dagster instance; set DAGSTER_HOME to "
             "the instance directory (the demo uses .dagster_home)"
         )
-    return dg.DagsterInstance.get()
+    try:
+        return initialized_instance()  # created once, before runs start (several at once)
+    except Exception as exc:  # noqa: BLE001 - its storage is down or misconfigured: one line
+        raise click.ClickException(f"the Dagster instance in {os.environ['DAGSTER_HOME']} "
+                                   f"cannot be opened: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of the innermost cause of ``exc`` (the driver's words), without secrets."""
+    from sentinel_assets.observe.health import describe_error
+
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    return describe_error(exc)
 
 
 # -- silences -------------------------------------------------------------------------------------
@@ -346,7 +388,9 @@ def silences(specs_dir: str | None, show_all: bool, output: str) -> None:
     ))
 
 
-_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Dagster's console would print a stack trace under every failed step; `run` prints one line per
+# alert instead (with the reason of a run that failed before judging, see _failure)
+_QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 # -- run ------------------------------------------------------------------------------------------
@@ -384,7 +428,7 @@ def run(alerts, specs_dir) -> None:
         )
         run = instance.get_run_by_id(result.run_id)
         failed += _report_run(alert.name, run.tags.get(STATUS_TAG, NOT_EVALUATED), result.run_id,
-                              store)
+                              store, instance)
     if grouped:
         from sentinel_assets.orchestration.grouped import run_config_for, shards
 
@@ -395,21 +439,46 @@ def run(alerts, specs_dir) -> None:
             tags = instance.get_run_by_id(result.run_id).tags
             for alert in shard:
                 failed += _report_run(alert.name, tags.get(member_tag(alert.name), NOT_EVALUATED),
-                                      result.run_id, store)
+                                      result.run_id, store, instance)
     sys.exit(1 if failed else 0)
 
 
-def _report_run(alert: str, status: str, run_id: str, store) -> int:
-    """Print one alert's outcome and the notices its run sent; 1 when it did not evaluate."""
+def _report_run(alert: str, status: str, run_id: str, store, instance=None) -> int:
+    """Print one alert's outcome (one line, also for an ERROR) and the notices its run sent;
+    1 when it did not evaluate."""
     state = store.load(alert)
-    click.echo(f"{alert}: {status} -> state {state.status} ({state.last_message}) "
+    message = state.last_message
+    if status == NOT_EVALUATED:  # the state's message is an earlier evaluation's
+        message = _failure(instance, run_id) if instance is not None else None
+    click.echo(f"{alert}: {status} -> state {state.status} ({_one_line(message)}) "
                f"[run {run_id[:8]}]")
     sent = [d for d in store.deliveries(alert) if d.run_id == run_id]
     for d in reversed(sent):
-        click.echo(f"    notice {d.kind} -> {d.channel}: {d.status}")
+        error = f" ({_one_line(d.error)})" if d.error and d.status != "sent" else ""
+        click.echo(f"    notice {d.kind} -> {d.channel}: {d.status}{error}")
     if not sent:
         click.echo("    no notice")
     return int(status in (Status.ERROR, NOT_EVALUATED))
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join(str(text).split()) if text else "-"
+
+
+def _failure(instance, run_id: str) -> str:
+    """Why a run ended before it judged its alert: its first failure, in one line."""
+    import dagster as dg
+
+    from sentinel_assets.core.redaction import redact
+
+    for of_type in (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE):
+        for record in instance.get_records_for_run(run_id, of_type=of_type, limit=1).records:
+            event = record.event_log_entry.dagster_event
+            error = getattr(event.event_specific_data, "error", None) if event else None
+            text = error.message if error else record.event_log_entry.user_message
+            if text and text.strip():
+                return redact(text.strip().splitlines()[0])
+    return "the run ended before the alert was judged; see the run in the Dagster UI"
 
 
 # -- schema ---------------------------------------------------------------------------------------
@@ -432,6 +501,8 @@ def schema(out: str | None) -> None:
 main.add_command(notify_test)
 main.add_command(healthcheck)
 main.add_command(metrics)
+main.add_command(migrate)
+main.add_command(import_state)
 
 
 if __name__ == "__main__":

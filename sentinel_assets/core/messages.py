@@ -8,7 +8,9 @@ for one kind (``resolved.subject``); the most specific wins, an alert's before i
 
 A template error is a spec error (``spec.templates`` checks them when specs are loaded). Should an
 override still fail when a notice is sent, the default template is used and the problem is
-reported with the delivery, so a notice is never lost to a template.
+reported with the delivery, so a notice is never lost to a template. Overrides render in a sandbox
+with limits on loops, sizes, output and time (``core.template_sandbox``); going past one is such a
+failure.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from typing import Any, Mapping
 
 import jinja2
 import jinja2.meta
-from jinja2.sandbox import SandboxedEnvironment
 
+from sentinel_assets.core.bounds import MESSAGE_CHARS, bound_rows, bound_value, truncate_text
 from sentinel_assets.core.lifecycle import (
     ERROR_KIND,
     ERROR_RESOLVED,
@@ -34,6 +36,7 @@ from sentinel_assets.core.lifecycle import (
     Notice,
 )
 from sentinel_assets.core.query_result import to_plain
+from sentinel_assets.core.template_sandbox import BoundedSandbox, check_source, render_bounded
 from sentinel_assets.names import NOTICE_KINDS
 
 PARTS = ("subject", "body", "html")
@@ -93,6 +96,8 @@ class NoticeContext:
     # the delivery of this episode's `firing` notice on this channel (Slack threads replies on it)
     thread_id: str | None = None
     templates: dict[str, str] = field(default_factory=dict)
+    # the alert's display name (AlertSpec.title); None: its name
+    title: str | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -171,23 +176,25 @@ def mrkdwn(text: Any) -> str:
 def template_variables(context: NoticeContext) -> dict[str, Any]:
     """Every variable a template can use (documented in docs/notifications.md)."""
     n = context.notice
-    rows = [dict(r) for r in n.rows[:MESSAGE_ROWS]]
+    rows = [dict(r) for r in bound_rows(n.rows[:MESSAGE_ROWS])]
     columns = _columns(rows)
     evaluated = n.evaluated_at.astimezone(timezone.utc) if n.evaluated_at.tzinfo else n.evaluated_at
+    title = context.title or n.alert
     return {
         "alert": n.alert,
+        "title": title,
         "kind": n.kind,
         "kind_label": KIND_LABELS.get(n.kind, n.kind.upper()),
-        "headline": _HEADLINES.get(n.kind, "{alert}: " + n.kind).format(alert=n.alert),
+        "headline": _HEADLINES.get(n.kind, "{alert}: " + n.kind).format(alert=title),
         "color": _COLORS.get(n.kind, "#57606a"),
         "status": n.status,
         "previous_status": n.previous_status,
         "description": context.description,
-        "message": n.message,
-        "value": to_plain(n.value),
-        "threshold": to_plain(n.threshold),
-        "value_text": format_value(n.value),
-        "threshold_text": format_value(n.threshold),
+        "message": truncate_text(n.message, MESSAGE_CHARS),
+        "value": bound_value(n.value),
+        "threshold": bound_value(n.threshold),
+        "value_text": format_value(bound_value(n.value)),
+        "threshold_text": format_value(bound_value(n.threshold)),
         "comparison": comparison(n.value, n.threshold),
         "rows": rows,
         "columns": columns,
@@ -224,10 +231,10 @@ def render(
         text = None
         if override is not None:
             try:
-                text = _compiled(override, part == "html").render(variables)
+                text = render_bounded(_compiled(override, part == "html"), variables)
             except Exception as exc:  # noqa: BLE001 - fall back to the default, say why
-                problems.append(f"template {origin} failed ({type(exc).__name__}: {exc}); "
-                                "the default was used")
+                problems.append(f"template {origin} failed ({type(exc).__name__}: "
+                                f"{truncate_text(str(exc), 500)}); the default was used")
         if text is None:
             text = _default(channel_type, part).render(variables)
         parts[part] = text
@@ -261,8 +268,8 @@ def _one_line(text: str) -> str:
     return line if len(line) <= SUBJECT_LENGTH else line[: SUBJECT_LENGTH - 1] + "…"
 
 
-def _environment(html: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+def _environment(html: bool) -> BoundedSandbox:
+    env = BoundedSandbox(
         loader=jinja2.PackageLoader("sentinel_assets.core", "templates"),
         autoescape=html,
         undefined=jinja2.ChainableUndefined,
@@ -278,11 +285,13 @@ _ENVIRONMENTS = {False: _environment(False), True: _environment(True)}
 
 @functools.lru_cache(maxsize=256)
 def _compiled(source: str, html: bool) -> jinja2.Template:
+    check_source(source)
     return environment(html).from_string(source)
 
 
-def environment(html: bool) -> SandboxedEnvironment:
-    """The sandboxed Jinja2 environment of text parts, or of HTML parts (autoescaped)."""
+def environment(html: bool) -> BoundedSandbox:
+    """The sandboxed Jinja2 environment of text parts, or of HTML parts (autoescaped), with the
+    limits of ``core.template_sandbox``."""
     return _ENVIRONMENTS[html]
 
 

@@ -20,6 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from sentinel_assets.spec.compat import compat_env_names
+
 _log = logging.getLogger("sentinel_assets")
 _VAR = re.compile(rb"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _KEEP = 20  # entries kept per directory (older ones are removed)
@@ -41,6 +43,11 @@ def _code_digest() -> bytes:
     for path in sorted(Path(__file__).resolve().parents[1].rglob("*.py")):
         if path.parent.name in ("spec", "core") or path.name == "names.py":
             digest.update(path.read_bytes())
+    # what the loader's answers also depend on: the query guard's parser and the models' library
+    from importlib.metadata import version
+
+    for dist in ("sqlglot", "pydantic", "jinja2"):
+        digest.update(f"{dist}=={version(dist)}".encode())
     return digest.digest()
 
 
@@ -52,6 +59,7 @@ def cache_key(files: list[Path]) -> str:
         data = path.read_bytes()
         digest.update(str(path.resolve()).encode() + b"\0" + hashlib.sha256(data).digest())
         names.update(_VAR.findall(data))
+        names.update(compat_env_names(data))  # a SQL Sentinel file reads SMTP_* and the like
     for name in sorted(names):
         value = os.environ.get(name.decode())
         digest.update(name + b"=" + (b"\1" + value.encode() if value is not None else b"\0"))

@@ -71,9 +71,13 @@ class SlackSettings(SendingSettings):
     token: str | None = Field(default=None,
                               description="Bot token (xoxb-...); write it as ${VAR}.")
     channel: str | None = Field(default=None,
-                                description="Channel name or id for the bot token, e.g. #alerts.")
+                                description="Channel name or id for the bot token, e.g. #alerts; "
+                                "with webhook_url, sent as the webhook's channel override.")
     webhook_url: str | None = Field(
         default=None, description="Incoming-webhook URL instead of token and channel; ${VAR}.")
+    username: str | None = Field(
+        default=None, description="With webhook_url: the name to post as (legacy webhooks "
+        "honour it, as with SQL Sentinel); default: the webhook's own.")
     base_url: str | None = Field(
         default=None, description="API root, for GovSlack or a proxy; default Slack's own.")
     timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for Slack.")
@@ -110,6 +114,8 @@ class WebhookSettings(SendingSettings):
     template_parts: ClassVar[tuple[str, ...]] = ("subject", "body")
 
     url: str = Field(description="Where to POST; ${VAR} when the URL holds a secret.")
+    method: Literal["POST", "PUT", "PATCH"] = Field(
+        default="POST", description="HTTP method that carries the JSON body: POST, PUT or PATCH.")
     secret: str | None = Field(
         default=None,
         description="HMAC-SHA256 key: each POST carries X-Sentinel-Signature: sha256=<hex>.")

@@ -13,8 +13,11 @@ from typing import Any, Iterable
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from sentinel_assets.core.bounds import truncate_text
+from sentinel_assets.core.excerpt import excerpt
 from sentinel_assets.spec.cache import cached
 from sentinel_assets.spec.channels import CHANNEL_SPECS, CHANNEL_TYPES, ChannelSpec
+from sentinel_assets.spec.compat import SqlSentinelFiles, is_sqlsentinel
 from sentinel_assets.spec.env_vars import MissingEnvVar, expand
 from sentinel_assets.spec.errors import SpecError, did_you_mean, validation_problems
 from sentinel_assets.spec.models import (
@@ -25,8 +28,9 @@ from sentinel_assets.spec.models import (
     DefaultsSpec,
     SentinelConfig,
 )
+from sentinel_assets.spec.sql_guard import check_query, dialect_for
 from sentinel_assets.spec.templates import template_errors
-from sentinel_assets.spec.yaml_lines import LineDict, load_yaml
+from sentinel_assets.spec.yaml_lines import MAX_CHARS, LineDict, YamlLimitError, load_yaml
 
 SECTIONS = ("databases", "channels", "defaults", "alerts")
 DEFAULT_SPECS_DIR = "alert_specs"
@@ -41,6 +45,11 @@ def specs_dir_from_env() -> Path:
     return Path(os.environ.get("SENTINEL_SPECS_DIR") or DEFAULT_SPECS_DIR)
 
 
+def spec_files(root: Path) -> list[Path]:
+    """The spec files of a directory: every ``*.yaml``/``*.yml`` under it, sorted."""
+    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
 def load_specs(specs_dir: str | os.PathLike | None = None) -> SentinelConfig:
     """Read a specs directory. Invalid parts are left out and listed in ``config.errors``."""
     root = Path(specs_dir) if specs_dir is not None else specs_dir_from_env()
@@ -48,7 +57,7 @@ def load_specs(specs_dir: str | os.PathLike | None = None) -> SentinelConfig:
     if not root.is_dir():
         loader.error(str(root), f"specs directory {str(root)!r} does not exist")
         return SentinelConfig(errors=loader.errors, specs_dir=str(root))
-    files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    files = spec_files(root)
     if not files:
         loader.error(str(root), "no *.yaml or *.yml files found", warning=True)
         return loader.build([])
@@ -63,7 +72,8 @@ def load_specs(specs_dir: str | os.PathLike | None = None) -> SentinelConfig:
 def load_specs_from_dict(data: dict, source: str = "<inline>") -> SentinelConfig:
     """Build a config from one already-parsed document (used by the Dagster Component)."""
     loader = _Loader(Path("."))
-    return loader.build([(source, _as_line_dicts(data))])
+    doc = loader.guarded(source, {}, _as_line_dicts, data)  # nested past the recursion limit
+    return loader.build([] if doc is None else [(source, doc)])
 
 
 def _as_line_dicts(value: Any) -> Any:
@@ -79,15 +89,37 @@ class _Loader:
     def __init__(self, root: Path):
         self.root = root
         self.errors: list[SpecError] = []
+        self.sqlsentinel = SqlSentinelFiles()  # SQL Sentinel's files, read as native ones
 
     def error(self, file: str, message: str, **where: Any) -> None:
         self.errors.append(SpecError(file=file, message=message, **where))
 
+    def guarded(self, file: str, where: dict, build, *args) -> Any:
+        """``build(*args)``; an exception it raises is a spec error of ``where``, so one entry
+        that trips up the loader never stops the others, nor ``validate``, nor the location."""
+        try:
+            return build(*args)
+        except Exception as exc:  # noqa: BLE001 - reported, and the entry left out
+            self.error(file, f"could not be read ({type(exc).__name__}: "
+                       f"{truncate_text(str(exc), 300)}); it was left out", **where)
+            return None
+
     # -- reading ----------------------------------------------------------------------------
     def read(self, path: Path) -> LineDict | None:
+        return self.guarded(str(path), {}, self._read, path)
+
+    def _read(self, path: Path) -> LineDict | None:
         name = str(path)
         try:
+            if path.stat().st_size > MAX_CHARS:  # before reading it
+                raise YamlLimitError(f"the file has {path.stat().st_size:,} bytes; at most "
+                                     f"{MAX_CHARS:,} (5 MiB)")
             doc = load_yaml(path.read_text(encoding="utf-8"), duplicates="record")
+        except YamlLimitError as exc:
+            mark = exc.problem_mark
+            self.error(name, f"{exc.problem}; the file was not loaded (see the limits in "
+                       "docs/spec-reference.md)", line=mark.line + 1 if mark else None)
+            return None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)
@@ -105,12 +137,14 @@ class _Loader:
             return None
         if doc.duplicates:
             for key, first, line in doc.duplicates:
-                self.error(name, f"duplicate key {key!r} (first at line {first}); the file was "
-                           "not loaded", line=line, field=str(key))
+                self.error(name, f"duplicate key {excerpt(key)} (first at line {first}); the "
+                           "file was not loaded", line=line, field=str(key))
             return None
+        if is_sqlsentinel(doc):
+            doc = self.sqlsentinel.convert(doc, name, self.errors)
         for key in doc:
             if key not in SECTIONS:
-                self.error(name, f"unknown top-level key {key!r}"
+                self.error(name, f"unknown top-level key {excerpt(key)}"
                            + _then(did_you_mean(key, list(SECTIONS)),
                                    "expected databases, channels, defaults or alerts"),
                            line=doc.line_of(key), field=str(key))
@@ -120,7 +154,9 @@ class _Loader:
     def build(self, docs: list[tuple[str, LineDict]]) -> SentinelConfig:
         databases, broken_dbs = self._named_section(docs, "databases", "database", self._database)
         channels, broken_chs = self._named_section(docs, "channels", "channel", self._channel)
-        defaults = self._defaults(docs, set(databases) | broken_dbs, set(channels) | broken_chs)
+        defaults = self.guarded(
+            docs[0][0] if docs else str(self.root), {"section": "defaults"}, self._defaults, docs,
+            set(databases) | broken_dbs, set(channels) | broken_chs) or DefaultsSpec()
         alerts: list[AlertSpec] = []
         seen: dict[str, AlertSpec] = {}
         for file, doc in docs:
@@ -130,8 +166,8 @@ class _Loader:
                            line=doc.line_of("alerts"), field="alerts")
                 continue
             for raw in raw_alerts:
-                alert = self._alert(file, raw, defaults, databases, broken_dbs, channels,
-                                    broken_chs)
+                alert = self.guarded(file, _alert_where(raw), self._alert, file, raw, defaults,
+                                     databases, broken_dbs, channels, broken_chs)
                 if alert is None:
                     continue
                 if alert.name in seen:
@@ -150,8 +186,11 @@ class _Loader:
             alerts=alerts,
             errors=self.errors,
             specs_dir=str(self.root),
+            compat_files=[f.as_dict() for f in self.sqlsentinel.files],
         )
-        config.errors.extend(template_errors(config))  # a template error is a spec error
+        # a template error is a spec error
+        config.errors.extend(self.guarded(str(self.root), {"field": "templates"},
+                                          template_errors, config) or [])
         return config
 
     def _named_section(self, docs, section: str, label: str, build) -> tuple[dict, set]:
@@ -172,22 +211,23 @@ class _Loader:
                 where = {"section": f"{label} '{name}'", "line": line}
                 if name in twice:
                     first, again = twice[name]
-                    self.error(file, f"{label} {name!r} is defined twice in this file (lines "
-                               f"{first} and {again})", **{**where, "line": again})
+                    self.error(file, f"{label} {excerpt(name)} is defined twice in this file "
+                               f"(lines {first} and {again})", **{**where, "line": again})
                     broken.add(name)
                     origin[name] = (file, line)
                     continue
                 if not isinstance(name, str) or not RESOURCE_NAME.match(name):
-                    self.error(file, f"invalid {label} name {name!r}; expected letters, digits and "
-                               "underscores, starting with a letter", **where)
+                    self.error(file, f"invalid {label} name {excerpt(name)}; expected letters, "
+                               "digits and underscores, starting with a letter", **where)
                     continue
                 if name in origin:
                     ofile, oline = origin[name]
-                    self.error(file, f"{label} {name!r} is already defined at {ofile}:{oline}",
+                    self.error(file, f"{label} {excerpt(name)} is already defined at "
+                               f"{ofile}:{oline}",
                                **where)
                     continue
                 origin[name] = (file, line)
-                spec = build(file, name, raw, line)
+                spec = self.guarded(file, where, build, file, name, raw, line)
                 if spec is None:
                     broken.add(name)
                 else:
@@ -206,7 +246,7 @@ class _Loader:
         if twice:
             return None
         if spec is not None:
-            spec._name = name
+            spec._name, spec._file, spec._line = name, file, line
         return spec
 
     def _channel(self, file: str, name: str, raw: Any, line: int | None):
@@ -214,7 +254,8 @@ class _Loader:
         if not isinstance(raw, dict) or raw.get("type") not in CHANNEL_TYPES:
             got = raw.get("type") if isinstance(raw, dict) else raw
             hint = did_you_mean(got, list(CHANNEL_TYPES)) if isinstance(got, str) else ""
-            self.error(file, f"type must be one of {', '.join(CHANNEL_TYPES)}, got {got!r}{hint}",
+            self.error(file, f"type must be one of {', '.join(CHANNEL_TYPES)}, got "
+                       f"{excerpt(got)}{hint}",
                        line=raw.line_of("type") if isinstance(raw, LineDict) else line,
                        field="type", **where)
             return None
@@ -250,7 +291,7 @@ class _Loader:
             for key, value in raw.items():
                 if key in merged and merged[key] != value:
                     ofile, oline = origin[key]
-                    self.error(file, f"defaults.{key} is already set to {merged[key]!r} at "
+                    self.error(file, f"defaults.{key} is already set to {excerpt(merged[key])} at "
                                f"{ofile}:{oline}; set it in one file only",
                                line=raw.line_of(key), section="defaults", field=str(key))
                     continue
@@ -270,7 +311,7 @@ class _Loader:
                 valid[key] = value
         spec = DefaultsSpec.model_validate(valid)
         if spec.database and spec.database not in db_names:
-            self.error(origin["database"][0], f"unknown database {spec.database!r}"
+            self.error(origin["database"][0], f"unknown database {excerpt(spec.database)}"
                        + _then(did_you_mean(spec.database, sorted(db_names)),
                                f"defined: {', '.join(sorted(db_names)) or 'none'}"),
                        line=origin["database"][1], section="defaults", field="database")
@@ -279,7 +320,8 @@ class _Loader:
     def _alert(self, file, raw, defaults: DefaultsSpec, databases, broken_dbs, channels,
                broken_chs) -> AlertSpec | None:
         if not isinstance(raw, dict):
-            self.error(file, f"each alert must be a mapping starting with 'name:', got {raw!r}")
+            self.error(file, "each alert must be a mapping starting with 'name:', got "
+                       f"{excerpt(raw)}")
             return None
         name = raw.get("name") if isinstance(raw.get("name"), str) else None
         line = raw.line if isinstance(raw, LineDict) else None
@@ -310,7 +352,8 @@ class _Loader:
         # references are checked on the raw values too, so a broken alert reports all its errors
         refs_ok = self._check_references(file, raw, line, where["alert"], merged, inherited,
                                          databases, broken_dbs, channels, broken_chs)
-        if alert is None or not refs_ok or twice:
+        query_ok = alert is None or self._check_query(file, raw, line, alert, databases)
+        if alert is None or not refs_ok or twice or not query_ok:
             return None
         alert._file, alert._line = file, line
         if alert.escalate and alert.escalate.after > 1 and alert.repeat_interval is None:
@@ -321,6 +364,18 @@ class _Loader:
                        line=_line_at(raw, ["escalate", "after"]), warning=True)
         return alert
 
+    def _check_query(self, file, raw, line, alert: AlertSpec, databases) -> bool:
+        """One read statement in the dialect of the alert's database (sql_guard)."""
+        refusal = check_query(alert.query, _dialect(databases.get(alert.database)))
+        if refusal is None:
+            return True
+        at = _line(raw, "query", line)
+        # a `query: |` block starts on the line after the key; a one-line query is on it
+        if at and refusal.line and "\n" in str(raw.get("query", "")).rstrip("\n"):
+            at += refusal.line
+        self.error(file, str(refusal), alert=alert.name, field="query", line=at)
+        return False
+
     def _check_references(self, file, raw, line, alert, merged, inherited, databases, broken_dbs,
                           channels, broken_chs) -> bool:
         ok = True
@@ -328,7 +383,8 @@ class _Loader:
         if isinstance(database, str) and database not in databases:
             why = ("is invalid (see its error)" if database in broken_dbs
                    else _not_defined(database, databases))
-            self.error(file, f"database {database!r}{self._from_defaults('database', inherited)} "
+            self.error(file, f"database {excerpt(database)}"
+                       f"{self._from_defaults('database', inherited)} "
                        f"{why}", alert=alert, field="database",
                        line=_line(raw, "database", line))
             ok = False
@@ -337,7 +393,8 @@ class _Loader:
                 continue
             why = ("is invalid (see its error)" if channel in broken_chs
                    else _not_defined(channel, channels))
-            self.error(file, f"channel {channel!r}{self._from_defaults(field, inherited)} {why}",
+            self.error(file, f"channel {excerpt(channel)}"
+                       f"{self._from_defaults(field, inherited)} {why}",
                        alert=alert, field=field, line=_line(raw, field.split(".")[0], line))
             ok = False
         return ok
@@ -394,8 +451,8 @@ class _Loader:
         found = list(_duplicates(raw, ()))
         for path, key, first, line in found:
             field = ".".join(map(str, path + (key,)))
-            self.error(file, f"duplicate key {key!r} (first at line {first}); write each key "
-                       "once", field=field, line=line, **where)
+            self.error(file, f"duplicate key {excerpt(key)} (first at line {first}); write "
+                       "each key once", field=field, line=line, **where)
         return bool(found)
 
     def _validate(self, model: type[BaseModel], data, file, raw, where, line=None):
@@ -408,6 +465,13 @@ class _Loader:
                 self.error(file, problem.message, line=at,
                            field=".".join(str(p) for p in problem.loc) or None, **where)
             return None
+
+
+def _alert_where(raw: Any) -> dict:
+    """Where an alert is, for an error about it as a whole."""
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return {"alert": name if isinstance(name, str) else "<unnamed>",
+            "line": getattr(raw, "line", None)}
 
 
 def _then(hint: str, rest: str) -> str:
@@ -463,6 +527,18 @@ def _line_at(raw: Any, loc: Iterable) -> int | None:
         else:
             break
     return line
+
+
+def _dialect(database: DatabaseSpec | None) -> str | None:
+    """The sqlglot dialect of a database; None when its URL is not known yet (${VAR} unset)."""
+    if database is None:
+        return None
+    if database.is_bigquery:
+        return "bigquery"
+    try:
+        return dialect_for(expand(database.url))
+    except MissingEnvVar:
+        return None
 
 
 def _line(raw: Any, key: str, default: int | None) -> int | None:

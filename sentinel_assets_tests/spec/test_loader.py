@@ -398,7 +398,7 @@ BROKEN_ALERTS = [
     colour: red
 """,
         "colour", "colour:",
-        "unknown key 'colour'; expected one of: name, description",
+        "unknown key 'colour'; expected one of: name, title, description",
         id="unknown-key-lists-the-keys",
     ),
     pytest.param(
