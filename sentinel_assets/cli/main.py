@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 import click
 
@@ -35,9 +36,32 @@ def _config(specs: str | None) -> SentinelConfig:
     return load_specs(specs)
 
 
+PROJECT_HOME = ".dagster_home"  # what `make demo` and `make dev` use
+
+
+def _find_home() -> None:
+    """The one rule for where the CLI finds the Dagster instance (and the state store next to it):
+    ``$DAGSTER_HOME`` when set, else the ``.dagster_home`` folder of the project the command runs
+    in (the current folder or a parent), which is then exported as ``DAGSTER_HOME``."""
+    if os.environ.get("DAGSTER_HOME"):
+        return
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / PROJECT_HOME).is_dir():
+            os.environ["DAGSTER_HOME"] = str(folder / PROJECT_HOME)
+            return
+
+
+NO_HOME = ("no Dagster instance: set DAGSTER_HOME to the instance directory, or run from a project "
+           f"with a {PROJECT_HOME} folder (`make demo` creates one)")
+
+
 def _store(state_url: str | None = None):
     from sentinel_assets.state.store import get_state_store
 
+    if not (state_url or os.environ.get("SENTINEL_STATE_URL") or os.environ.get("DAGSTER_HOME")):
+        # the state store's default lives next to the instance: without one it would be empty
+        raise click.ClickException(f"{NO_HOME}; or set SENTINEL_STATE_URL")
     return get_state_store(state_url)
 
 
@@ -71,6 +95,7 @@ class _Commands(click.Group):
 def main() -> None:
     """SQL alerts compiled into Dagster: validate specs, inspect state and history, silence."""
     cli_logging()  # LOG_FORMAT / LOG_LEVEL, when set
+    _find_home()
 
 
 # -- validate -------------------------------------------------------------------------------------
@@ -267,10 +292,7 @@ def _instance():
     from sentinel_assets.orchestration.instance import initialized_instance
 
     if not os.environ.get("DAGSTER_HOME"):
-        raise click.ClickException(
-            "DAGSTER_HOME is not set: history lives in the Dagster instance; set DAGSTER_HOME to "
-            "the instance directory (the demo uses .dagster_home)"
-        )
+        raise click.ClickException(NO_HOME)
     try:
         return initialized_instance()  # created once, before runs start (several at once)
     except Exception as exc:  # noqa: BLE001 - its storage is down or misconfigured: one line
@@ -446,12 +468,14 @@ def run(alerts, specs_dir) -> None:
 def _report_run(alert: str, status: str, run_id: str, store, instance=None) -> int:
     """Print one alert's outcome (one line, also for an ERROR) and the notices its run sent;
     1 when it did not evaluate."""
+    from sentinel_assets.orchestration.ops import run_url
+
     state = store.load(alert)
     message = state.last_message
     if status == NOT_EVALUATED:  # the state's message is an earlier evaluation's
         message = _failure(instance, run_id) if instance is not None else None
     click.echo(f"{alert}: {status} -> state {state.status} ({_one_line(message)}) "
-               f"[run {run_id[:8]}]")
+               f"[run {run_url(run_id) or run_id}]")
     sent = [d for d in store.deliveries(alert) if d.run_id == run_id]
     for d in reversed(sent):
         error = f" ({_one_line(d.error)})" if d.error and d.status != "sent" else ""

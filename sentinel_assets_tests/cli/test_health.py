@@ -21,6 +21,7 @@ from sentinel_assets_tests.helpers import free_port
 @pytest.fixture
 def demo(tmp_path, monkeypatch, outbox, state_url):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)  # no instance: daemon check skipped
+    monkeypatch.chdir(tmp_path)  # and not inside a project with a .dagster_home
     specs, _ = make_demo(tmp_path, monkeypatch)
     return specs
 

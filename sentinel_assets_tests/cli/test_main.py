@@ -120,11 +120,12 @@ def test_history_shows_each_evaluation_newest_first(demo):
     assert data[0]["run_status"] == "SUCCESS" and len(data[0]["run_id"]) == 36
 
 
-def test_history_without_dagster_home_says_what_to_do(monkeypatch):
+def test_history_without_dagster_home_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)  # not inside a project with a .dagster_home
     result = CliRunner().invoke(main, ["history", "x"])
     assert result.exit_code == 1
-    assert "DAGSTER_HOME is not set" in result.output
+    assert "no Dagster instance: set DAGSTER_HOME" in result.output
 
 
 def test_silence_holds_back_the_next_notice_and_unsilence_releases_it(demo, outbox):

@@ -20,6 +20,7 @@ LOOPBACK, ANY = "0100007F", "00000000"  # 127.0.0.1 and 0.0.0.0 as /proc/net/tcp
 @pytest.fixture
 def demo(tmp_path, monkeypatch, outbox, state_url):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)  # and not inside a project with a .dagster_home
     return make_demo(tmp_path, monkeypatch)[0]
 
 

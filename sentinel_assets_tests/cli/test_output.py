@@ -68,3 +68,16 @@ def test_status_is_in_colour_on_a_terminal_and_plain_in_a_pipe(tmp_path, monkeyp
     assert piped.stdout.splitlines()[0].split()[:2] == ["ALERT", "STATE"]
     no_colour = _run_in_terminal([SENTINEL, "status"], {**env, "NO_COLOR": "1"})
     assert "\x1b[" not in no_colour
+
+
+def test_run_prints_a_link_to_each_run_and_the_notice_carries_it(tmp_path, monkeypatch,
+                                                                 dagster_home, outbox, state_url):
+    import json
+
+    make_demo(tmp_path, monkeypatch)
+    monkeypatch.setenv("SENTINEL_WEBSERVER_URL", "http://localhost:3000")
+    out = CliRunner().invoke(main, ["run", "orders_revenue_low"], catch_exceptions=False).output
+    link = out.split("[run ")[1].split("]")[0]
+    assert link.startswith("http://localhost:3000/runs/") and len(link.rsplit("/", 1)[1]) == 36
+    notice = json.loads(outbox.read_text().splitlines()[0])
+    assert notice["run_url"] == link
