@@ -3,12 +3,13 @@ times and the ``--output`` option every listing command shares."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import shutil
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import click
 
@@ -75,3 +76,20 @@ def _default(value: Any) -> Any:
 
 def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if value else "never"
+
+
+@contextlib.contextmanager
+def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr for a person at a terminal (nothing otherwise); yields
+    ``advance(n)``."""
+    stream = click.get_text_stream("stderr")
+    if total < 2 or not stream.isatty() or os.environ.get("NO_COLOR"):
+        yield lambda n=1: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n=1: bar.advance(task, n)

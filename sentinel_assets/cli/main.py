@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from sentinel_assets.cli.format import echo_json, output_option, table, when
+from sentinel_assets.cli.format import echo_json, output_option, progress, table, when
 from sentinel_assets.cli.health import cli_logging, healthcheck
 from sentinel_assets.cli.import_state import import_state
 from sentinel_assets.cli.metrics import metrics
@@ -435,10 +435,17 @@ def run(alerts, specs_dir) -> None:
     defs = build_sentinel_defs(config, location_name=CODE_LOCATION)
     instance = _instance()
     store = _store()
-    failed = 0
     jobs = {j.name for j in defs.get_repository_def().get_all_jobs()}
     own = [a for a in chosen if a.name in jobs]
     grouped = [a for a in chosen if a.name not in jobs]  # beyond the per-alert jobs limit
+    with progress(len(chosen), "evaluating") as advance:
+        failed = _run_all(defs, instance, store, own, grouped, advance)
+    sys.exit(1 if failed else 0)
+
+
+def _run_all(defs, instance, store, own, grouped, advance) -> int:
+    """Each alert with a job of its own in its own run, the others in grouped runs per shard."""
+    failed = 0
     for alert in own:
         partition = None
         if alert.window:
@@ -451,6 +458,7 @@ def run(alerts, specs_dir) -> None:
         run = instance.get_run_by_id(result.run_id)
         failed += _report_run(alert.name, run.tags.get(STATUS_TAG, NOT_EVALUATED), result.run_id,
                               store, instance)
+        advance(1)
     if grouped:
         from sentinel_assets.orchestration.grouped import run_config_for, shards
 
@@ -462,7 +470,8 @@ def run(alerts, specs_dir) -> None:
             for alert in shard:
                 failed += _report_run(alert.name, tags.get(member_tag(alert.name), NOT_EVALUATED),
                                       result.run_id, store, instance)
-    sys.exit(1 if failed else 0)
+            advance(len(shard))
+    return failed
 
 
 def _report_run(alert: str, status: str, run_id: str, store, instance=None) -> int:

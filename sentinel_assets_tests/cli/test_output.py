@@ -81,3 +81,26 @@ def test_run_prints_a_link_to_each_run_and_the_notice_carries_it(tmp_path, monke
     assert link.startswith("http://localhost:3000/runs/") and len(link.rsplit("/", 1)[1]) == 36
     notice = json.loads(outbox.read_text().splitlines()[0])
     assert notice["run_url"] == link
+
+
+def test_run_shows_progress_on_a_terminal(tmp_path, monkeypatch, dagster_home, outbox, state_url):
+    make_demo(tmp_path, monkeypatch)
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen([SENTINEL, "run", "orders_revenue_low", "unshipped_orders"],
+                            stdout=subprocess.PIPE, stderr=follower, env=env)
+    os.close(follower)
+    out, _ = proc.communicate(timeout=120)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    assert "evaluating" in b"".join(chunks).decode()  # the bar, on the terminal (stderr)
+    assert b"evaluating" not in out and b"orders_revenue_low: ALERT" in out
