@@ -22,7 +22,7 @@ def build_spec_errors_sensor(errors: list[SpecError], name: str = SPEC_ERRORS_SE
         description=(f"{len(problems)} spec error(s): alerts with errors were not loaded.\n{listing}"
                      if problems else "The alert specs loaded without errors."),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=300,
+        minimum_interval_seconds=60,  # errors of reloaded specs show within a minute
     )
     def _sensor(context: dg.SensorEvaluationContext):
         if problems:
