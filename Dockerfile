@@ -39,15 +39,20 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /opt/sentinel
 # the same instance and workspace files as `make stack`
 COPY deploy/dagster.yaml /opt/dagster/home/dagster.yaml
+# the Celery deployment's instance (DAGSTER_HOME=/opt/dagster/celery, compose's celery profile),
+# with the same storage folder, and its workers' settings
+COPY deploy/dagster.celery.yaml /opt/dagster/celery/dagster.yaml
+COPY deploy/celery-worker.yaml ./celery-worker.yaml
 COPY workspace.stack.yaml ./workspace.stack.yaml
 # the bundled specs; compose mounts ./alert_specs over them
 COPY alert_specs ./alert_specs
 RUN mkdir -p /opt/dagster/home/storage /opt/sentinel/data \
-    && chown -R sentinel:sentinel /opt/dagster/home /opt/sentinel
+    && ln -s /opt/dagster/home/storage /opt/dagster/celery/storage \
+    && chown -R sentinel:sentinel /opt/dagster/home /opt/dagster/celery /opt/sentinel
 USER ${SENTINEL_UID}:${SENTINEL_UID}
 
 EXPOSE 3000 4000 9464
 # exit 0 healthy, 1 degraded, 2 unhealthy: Docker marks the container unhealthy on either problem
 HEALTHCHECK --interval=60s --timeout=30s --start-period=90s --retries=3 \
     CMD ["sentinel", "healthcheck"]
-CMD ["dagster", "api", "grpc", "-m", "sentinel_assets.definitions", "-h", "0.0.0.0", "-p", "4000"]
+CMD ["dagster", "code-server", "start", "-m", "sentinel_assets.definitions", "-h", "0.0.0.0", "-p", "4000"]

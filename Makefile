@@ -28,9 +28,12 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-$(DAGSTER_HOME)/dagster.yaml:
+# the instance's storage is created here, once, before the demo or `make dev` start processes
+# that would otherwise race to create it
+$(DAGSTER_HOME)/dagster.yaml: | install
 	mkdir -p $(DAGSTER_HOME)
 	printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -c "from sentinel_assets.orchestration.instance import initialized_instance as i; i()"
 
 demo-db: install
 	$(BIN)/python -m sentinel_assets.cli.demo demo/demo.db

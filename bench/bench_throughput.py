@@ -7,6 +7,12 @@ PostgreSQL on 127.0.0.1:5432, user postgres, trust auth, and what ``scripts/stac
     .venv/bin/python bench/bench_throughput.py -n 20 --ticks 2           # a small check, ~5 min
     .venv/bin/python bench/bench_throughput.py -n 1000 --databases 4     # 3 ticks, 90 s drain
     .venv/bin/python bench/bench_throughput.py -n 200 --ports 3300,4300,9564 --keep
+    .venv/bin/python bench/bench_throughput.py -n 1000 --databases 4 --launcher celery --workers 2
+
+``--launcher celery --workers N`` runs the Celery deployment instead (docs/scale-out.md):
+``SENTINEL_RUN_LAUNCHER=celery`` with N worker processes (``--concurrency`` runs at a time each,
+default 1) and a Redis of the bench's own that ``scripts/stack.sh`` starts on a free loopback
+port (``--redis-port``) and stops; the workers and Redis count in the stack's CPU.
 
 What it does:
 
@@ -217,10 +223,20 @@ def cpu_delta(a: CpuSnap, b: CpuSnap, per: int) -> dict:
 
 # -- the stack -----------------------------------------------------------------------------------
 def stack_env(specs: Path, stack_dir: Path, db: str, ports: tuple[int, int, int],
-              outbox: Path) -> dict:
+              outbox: Path, celery: dict | None = None) -> dict:
+    """The stack's environment; ``celery`` ({workers, concurrency, redis_port}) for the Celery
+    deployment."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("DAGSTER_POSTGRES_URL", "SENTINEL_STATE_URL", "DAGSTER_HOME",
-                        "SENTINEL_WEBSERVER_URL")}
+                        "SENTINEL_WEBSERVER_URL")
+           and not k.startswith(("SENTINEL_CELERY_", "SENTINEL_RUN_LAUNCHER"))}
+    if celery:
+        env.update({
+            "SENTINEL_RUN_LAUNCHER": "celery",
+            "SENTINEL_CELERY_WORKERS": str(celery["workers"]),
+            "SENTINEL_CELERY_CONCURRENCY": str(celery["concurrency"]),
+            "SENTINEL_CELERY_BROKER_URL": f"redis://127.0.0.1:{celery['redis_port']}/0",
+        })
     env.update({
         "SENTINEL_SPECS_DIR": str(specs),
         "SENTINEL_STACK_DIR": str(stack_dir),
@@ -523,11 +539,28 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds of machine CPU baseline before the stack starts (0: none)")
     parser.add_argument("--keep", action="store_true",
                         help="leave the stack running and keep the database and temp dir")
+    parser.add_argument("--launcher", choices=("default", "celery"), default="default",
+                        help="default: a process per run; celery: warm Celery workers")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="Celery worker processes (--launcher celery; default 2)")
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="runs at a time per Celery worker (default 1)")
+    parser.add_argument("--redis-port", type=int, default=0,
+                        help="loopback port of the bench's own Redis (default: a free one)")
     parser.add_argument("--label", default="", help="free text stored in the JSON line")
     parser.add_argument("--results", default=str(RESULTS), help="JSON lines file to append to")
     args = parser.parse_args(argv)
     if args.n < 1 or args.databases < 1 or args.ticks < 1:
         parser.error("-n, --databases and --ticks must be at least 1")
+    if args.workers < 1 or args.concurrency < 1:
+        parser.error("--workers and --concurrency must be at least 1")
+    celery = None
+    if args.launcher == "celery":
+        redis_port = args.redis_port or _free_port()
+        if _port_open(redis_port):
+            parser.error(f"port {redis_port} is in use: the bench starts a Redis of its own")
+        celery = {"workers": args.workers, "concurrency": args.concurrency,
+                  "redis_port": redis_port}
     ports = tuple(int(p) for p in args.ports.split(","))
     if len(ports) != 3:
         parser.error("--ports takes three ports: webserver,code-server,metrics")
@@ -539,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="sentinel_tp_"))
     specs, stack_dir, outbox = tmp / "specs", tmp / "stack", tmp / "outbox.jsonl"
     specs.mkdir()
-    env = stack_env(specs, stack_dir, db, ports, outbox)
+    env = stack_env(specs, stack_dir, db, ports, outbox, celery)
     created_db = False
     stack_started = False
     exit_code = 1
@@ -600,6 +633,10 @@ def main(argv: list[str] | None = None) -> int:
         load_after = os.getloadavg()
 
         log("reading the instance")
+        # the instance file may read the broker's variables too (deploy/dagster.celery.yaml)
+        if celery:
+            url = env["SENTINEL_CELERY_BROKER_URL"]
+            os.environ.update(SENTINEL_CELERY_BROKER_URL=url, SENTINEL_CELERY_BACKEND_URL=url)
         data = read_instance(stack_dir / "dagster_home", pg_url, names, set(sched["names"]),
                              [t0, *counted], up_at)
         rows = [summarize_tick(t, args.n, data["per_tick"][round(t)], data["tick_info"][round(t)],
@@ -629,6 +666,9 @@ def main(argv: list[str] | None = None) -> int:
             "label": args.label,
             "git": _git_rev(),
             "n": args.n, "databases": args.databases, "ticks": args.ticks, "drain_s": drain,
+            "launcher": args.launcher,
+            "workers": args.workers if celery else None,
+            "concurrency": args.concurrency if celery else None,
             "cpus": os.cpu_count(), "dagster": data["dagster_version"],
             "stack_up_s": round(up_at - t_up0, 1),
             "schedules": sched,
@@ -719,6 +759,14 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _hms(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%H:%M:%S")
 
@@ -739,7 +787,9 @@ def report(res: dict) -> str:
     base = res["baseline"]
     lines = [
         f"## Throughput: {res['n']} alerts on '* * * * *', {res['databases']} SQLite database(s), "
-        f"{res['ticks']} counted tick(s), drain {res['drain_s']:.0f}s",
+        f"{res['ticks']} counted tick(s), drain {res['drain_s']:.0f}s, launcher "
+        f"{res.get('launcher', 'default')}"
+        + (f" ({res['workers']} worker(s) x {res['concurrency']})" if res.get("workers") else ""),
         "",
         f"{res['cpus']} CPUs, dagster {res['dagster']}, code {res['git']}; stack up in "
         f"{res['stack_up_s']}s; schedules on the cron: {res['schedules']['schedules']} "

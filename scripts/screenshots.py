@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                 skip.first.click()
                 page.wait_for_timeout(500)
             page.screenshot(path=str(args.out / name))
-            print(f"{args.out / name}: {address}")
+            print(f"{args.out / name}: {address}")  # noqa: T201 - a command-line script
         browser.close()
     return 0
 

@@ -24,6 +24,17 @@
 #   SENTINEL_OUTBOX [$SENTINEL_STACK_DIR/outbox.jsonl]  SENTINEL_WEBSERVER_URL [the webserver]
 #   SENTINEL_STACK_BIN [.venv/bin]  SENTINEL_STACK_TIMEOUT [180 seconds to come up]
 #   SENTINEL_MONITORING [0]  SENTINEL_PROMETHEUS_PORT [9090]
+#
+# SENTINEL_RUN_LAUNCHER=celery runs every run on warm Celery workers instead of a process per run
+# (docs/scale-out.md): the instance is deploy/dagster.celery.yaml, Redis is reused where the broker
+# URL answers (else redis-server is started on that loopback port, data under $SENTINEL_STACK_DIR,
+# and `down` stops it), and SENTINEL_CELERY_WORKERS worker processes start next to the daemon:
+#   SENTINEL_RUN_LAUNCHER [default | celery]  SENTINEL_CELERY_WORKERS [2]
+#   SENTINEL_CELERY_QUEUES [dagster: the default queue; a comma list, e.g. dagster,dc_east]
+#   SENTINEL_CELERY_CONCURRENCY [2 runs at a time per worker]
+#   SENTINEL_CELERY_BROKER_URL [redis://127.0.0.1:6379/0]
+#   SENTINEL_CELERY_BACKEND_URL [$SENTINEL_CELERY_BROKER_URL]
+#   SENTINEL_STACK_INSTANCE [deploy/dagster.yaml, or deploy/dagster.celery.yaml with celery]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,14 +58,27 @@ PG_USER="${SENTINEL_STACK_PG_USER:-postgres}"
 PG_DB="${SENTINEL_STACK_DB:-sentinel_stack}"
 CREATE_DB=yes
 [[ -n "${DAGSTER_POSTGRES_URL:-}" ]] && CREATE_DB=no
+RUN_LAUNCHER="${SENTINEL_RUN_LAUNCHER:-default}"
+case "$RUN_LAUNCHER" in
+  default) INSTANCE_NAME=dagster.yaml ;;
+  celery) INSTANCE_NAME=dagster.celery.yaml ;;
+  *) echo "stack: SENTINEL_RUN_LAUNCHER must be default or celery, not $RUN_LAUNCHER" >&2; exit 2 ;;
+esac
+INSTANCE="${SENTINEL_STACK_INSTANCE:-$ROOT/deploy/$INSTANCE_NAME}"
+CELERY_WORKERS="${SENTINEL_CELERY_WORKERS:-2}"
+CELERY_QUEUES="${SENTINEL_CELERY_QUEUES:-dagster}"
+CELERY_CONCURRENCY="${SENTINEL_CELERY_CONCURRENCY:-2}"
 
-# the stack's instance is deploy/dagster.yaml itself, whatever DAGSTER_HOME the caller has
+# the stack's instance is deploy/dagster.yaml (or its Celery twin) itself, whatever DAGSTER_HOME the caller has
 export DAGSTER_HOME="$STACK_DIR/dagster_home"
 export DAGSTER_POSTGRES_URL="${DAGSTER_POSTGRES_URL:-postgresql+psycopg2://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB}"
 export SENTINEL_STATE_URL="${SENTINEL_STATE_URL:-$DAGSTER_POSTGRES_URL}"
 export SENTINEL_SPECS_DIR="${SENTINEL_SPECS_DIR:-$ROOT/alert_specs}"
 export SENTINEL_OUTBOX="${SENTINEL_OUTBOX:-$STACK_DIR/outbox.jsonl}"
 export SENTINEL_WEBSERVER_URL="${SENTINEL_WEBSERVER_URL:-http://$HOST:$WEBSERVER_PORT}"
+# read by deploy/dagster.celery.yaml and deploy/celery-worker.yaml
+export SENTINEL_CELERY_BROKER_URL="${SENTINEL_CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}"
+export SENTINEL_CELERY_BACKEND_URL="${SENTINEL_CELERY_BACKEND_URL:-$SENTINEL_CELERY_BROKER_URL}"
 # read by workspace.stack.yaml
 export SENTINEL_CODE_SERVER_HOST="$HOST"
 export SENTINEL_CODE_SERVER_PORT="$CODE_SERVER_PORT"
@@ -124,6 +148,49 @@ wait_for_postgres() {
   done
 }
 
+tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# the broker's Redis: reused when it answers, else started on its loopback port (data in the stack dir)
+ensure_redis() {
+  local rest host port
+  rest="${SENTINEL_CELERY_BROKER_URL#*://}"
+  rest="${rest##*@}"
+  rest="${rest%%/*}"
+  host="${rest%:*}"
+  port="${rest##*:}"
+  [[ "$port" == "$rest" ]] && port=6379
+  if tcp_open "$host" "$port"; then
+    say "reusing Redis at $host:$port (not stopped by down)"
+    return 0
+  fi
+  if [[ "$host" != 127.0.0.1 && "$host" != localhost ]] || ! command -v redis-server >/dev/null; then
+    say "Redis at $host:$port does not answer; start it (apt-get install redis-server) or set SENTINEL_CELERY_BROKER_URL"
+    return 1
+  fi
+  mkdir -p "$STACK_DIR/redis"
+  start redis redis-server --bind 127.0.0.1 --port "$port" --dir "$STACK_DIR/redis" --appendonly yes --save ""
+  wait_for redis tcp_open 127.0.0.1 "$port"
+}
+
+# SENTINEL_CELERY_WORKERS workers on SENTINEL_CELERY_QUEUES, as compose's `worker` service runs them
+start_workers() {
+  local i
+  for ((i = 1; i <= CELERY_WORKERS; i++)); do
+    start "worker-$i" env PATH="$BIN:$PATH" "$BIN/dagster-celery" worker start -A dagster_celery.app -y "$ROOT/deploy/celery-worker.yaml" -q "$CELERY_QUEUES" -n "sentinel-worker-$i" -- --concurrency "$CELERY_CONCURRENCY"
+  done
+  for ((i = 1; i <= CELERY_WORKERS; i++)); do
+    wait_for "worker-$i" grep -q "sentinel-worker-$i@.* ready" "$LOGS/worker-$i.log"
+  done
+}
+
+worker_names() {
+  local file
+  for file in "$PIDS"/worker-*.pid; do
+    [[ -e "$file" ]] && basename "$file" .pid
+  done
+  return 0
+}
+
 # deploy/monitoring/prometheus.yml with this stack's exporter and the rules' absolute path
 prometheus_config() {
   sed -e "s|\"exporter:9464\"|\"$HOST:$METRICS_PORT\"|" \
@@ -157,12 +224,17 @@ up() {
     return 1
   fi
   mkdir -p "$PIDS" "$LOGS" "$DAGSTER_HOME"
-  ln -sfn "$ROOT/deploy/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"
+  ln -sfn "$INSTANCE" "$DAGSTER_HOME/dagster.yaml"
   trap 'say "start failed; stopping what started"; down' ERR
   ensure_database
+  if [[ "$RUN_LAUNCHER" == celery ]]; then
+    ensure_redis
+  fi
 
   # the same commands as docker-compose.yaml (test_deploy_files.py checks that they agree)
-  start code-server "$BIN/dagster" api grpc -m sentinel_assets.definitions -h "$HOST" -p "$CODE_SERVER_PORT"
+  # `code-server start`: the code reloads in place when the specs change (the sentinel_spec_reload
+  # sensor asks it to; the webserver and the daemon follow its new server id)
+  start code-server "$BIN/dagster" code-server start -m sentinel_assets.definitions -h "$HOST" -p "$CODE_SERVER_PORT"
   wait_for code-server "$BIN/dagster" api grpc-health-check -p "$CODE_SERVER_PORT"
   start webserver "$BIN/dagster-webserver" -h "$HOST" -p "$WEBSERVER_PORT" -w workspace.stack.yaml
   start daemon "$BIN/dagster-daemon" run -w workspace.stack.yaml
@@ -171,8 +243,11 @@ up() {
   wait_for webserver http_ok "http://$HOST:$WEBSERVER_PORT/server_info"
   wait_for exporter http_ok "http://$HOST:$METRICS_PORT/metrics"
   wait_for daemon "$BIN/dagster-daemon" liveness-check
+  if [[ "$RUN_LAUNCHER" == celery ]]; then
+    start_workers
+  fi
   # an answer on a port could come from someone else's server: ours must still be alive
-  for name in "${SERVICES[@]}"; do
+  for name in "${SERVICES[@]}" $(worker_names); do
     is_running "$name" || { say "$name exited; see $LOGS/$name.log"; false; }
   done
   if [[ "$MONITORING" == 1 ]]; then
@@ -181,11 +256,15 @@ up() {
   trap - ERR
   say "up: webserver $SENTINEL_WEBSERVER_URL, metrics http://$HOST:$METRICS_PORT/metrics," \
       "code server $HOST:$CODE_SERVER_PORT, logs in $LOGS"
+  if [[ "$RUN_LAUNCHER" == celery ]]; then
+    say "runs on $CELERY_WORKERS Celery worker(s) on queue(s) $CELERY_QUEUES, broker $SENTINEL_CELERY_BROKER_URL"
+  fi
 }
 
 down() {
   local name pid
-  for name in prometheus exporter daemon webserver code-server; do
+  # workers and a Redis started by `up` too, whatever SENTINEL_RUN_LAUNCHER says now
+  for name in prometheus exporter daemon webserver $(worker_names) code-server redis; do
     if is_running "$name"; then
       pid="$(pid_of "$name")"
       kill -TERM -- "-$pid" 2>/dev/null || true
@@ -209,9 +288,11 @@ status() {
       echo "$name: stopped"
     fi
   done
-  if is_running prometheus; then
-    echo "prometheus: running (pid $(pid_of prometheus), log $LOGS/prometheus.log)"
-  fi
+  for name in prometheus $(worker_names) redis; do
+    if is_running "$name"; then
+      echo "$name: running (pid $(pid_of "$name"), log $LOGS/$name.log)"
+    fi
+  done
 }
 
 case "${1:-}" in

@@ -92,6 +92,10 @@ MEMBER_TAG_PREFIX = "sentinel/batch/"
 HEALTH_TAG = "sentinel/health"
 RETENTION_TAG = "sentinel/retention"
 PARTITION_TAG = "dagster/partition"
+# Dagster's: a failed run with this tag is started again up to N times (the instance's run_retries)
+MAX_RETRIES_TAG = "dagster/max_retries"
+# dagster-celery's: the Celery queue a run goes to (CeleryRunLauncher; other launchers ignore it)
+CELERY_QUEUE_TAG = "dagster-celery/queue"
 # Dagster's UI lists a job's runs by this hidden tag, "<repository>@<code location>"; runs launched
 # from the UI or a schedule get it from their origin, runs of `sentinel run` and `dagster job
 # execute` only from the job's own tags (origin_tags)
@@ -132,16 +136,34 @@ HEALTH_JOB = "sentinel_healthcheck"
 GROUP_JOB = "sentinel_evaluate"
 RETENTION_JOB = "sentinel_retention"
 SPEC_ERRORS_SENSOR = "sentinel_spec_errors"
+#: reloads the code location when the spec files change (orchestration/reload.py)
+SPEC_RELOAD_SENSOR = "sentinel_spec_reload"
 RUN_FAILURE_SENSOR = "sentinel_run_failures"
 LIVENESS_SENSOR = "sentinel_liveness"
 #: job names a user's alert may not take (with any ``job_prefix``)
 RESERVED_NAMES = (HEALTH_JOB, RETENTION_JOB, GROUP_JOB)
+#: sentinel's own sensors (schedules and sensors share one namespace in Dagster)
+OWN_SENSORS = (SPEC_ERRORS_SENSOR, SPEC_RELOAD_SENSOR, RUN_FAILURE_SENSOR, LIVENESS_SENSOR)
+#: the start of every grouped schedule's name (``due_schedule_name``)
+DUE_PREFIX = "sentinel_due_"
+
+
+def reserved_name_clash(name: str) -> str | None:
+    """What an alert called ``name`` would collide with among sentinel's own definitions (its
+    job ``<name>``, its schedule ``<name>_schedule``), said in words; None when nothing."""
+    if name in RESERVED_NAMES:
+        return f"sentinel's own job {name!r} (and its schedule {schedule_name(name)!r})"
+    if name in OWN_SENSORS:
+        return f"sentinel's own sensor {name!r}"
+    if name.startswith(DUE_PREFIX):
+        return f"sentinel's grouped schedules ({DUE_PREFIX}<hash>_schedule)"
+    return None
 
 
 def due_schedule_name(cron: str, timezone: str, job_prefix: str = "") -> str:
     """The schedule that evaluates every alert on ``cron`` in ``timezone`` (grouped runs)."""
     digest = hashlib.sha256(f"{cron}|{timezone}".encode()).hexdigest()[:8]
-    return schedule_name(f"{job_prefix}sentinel_due_{digest}")
+    return schedule_name(f"{job_prefix}{DUE_PREFIX}{digest}")
 
 
 def alert_schedule_name(alert: Any, job_prefix: str = "") -> str:

@@ -5,19 +5,21 @@ from __future__ import annotations
 import logging
 import os
 import re
+from pathlib import Path
 
 import dagster as dg
 
-from sentinel_assets.names import origin_tags
+from sentinel_assets.names import SPEC_RELOAD_SENSOR, origin_tags
 from sentinel_assets.orchestration.checks import build_alert_checks
 from sentinel_assets.orchestration.grouped import build_group_job, build_group_schedules
 from sentinel_assets.orchestration.health_defs import build_health_defs
 from sentinel_assets.orchestration.jobs import build_alert_definitions
+from sentinel_assets.orchestration.reload import SpecFiles, build_spec_reload_sensor
 from sentinel_assets.orchestration.resources import build_resources
 from sentinel_assets.orchestration.retention import build_retention_defs
 from sentinel_assets.orchestration.sensors import build_spec_errors_sensor
 from sentinel_assets.spec.errors import SpecError
-from sentinel_assets.spec.loader import load_specs
+from sentinel_assets.spec.loader import load_specs, specs_dir_from_env
 from sentinel_assets.spec.models import SentinelConfig
 
 _log = logging.getLogger("sentinel_assets")
@@ -66,12 +68,17 @@ def build_sentinel_defs(
         Every valid alert as an asset check (on its ``asset:`` or on ``sentinel/<database>``),
         one schedule per distinct cron and timezone that starts ``sentinel_evaluate`` runs per
         database shard, per-alert jobs up to ``alert_jobs_limit``, the resources under
-        ``sentinel_*`` keys, and a ``sentinel_spec_errors`` sensor that fails while some specs
-        are broken. Broken alerts are left out and reported; they never stop the valid ones.
+        ``sentinel_*`` keys, a ``sentinel_spec_errors`` sensor that fails while some specs
+        are broken and, when ``specs`` is a directory, a ``sentinel_spec_reload`` sensor that
+        reloads the code location when its files change (``orchestration/reload.py``). Broken
+        alerts are left out and reported; they never stop the valid ones.
     """
     if not _JOB_PREFIX.match(job_prefix):
         raise ValueError(f"job_prefix {job_prefix!r} may only hold letters, digits and underscores")
-    config = specs if isinstance(specs, SentinelConfig) else load_specs(specs)
+    # a specs directory is watched: its files as they are before loading them (reload.py)
+    watched = None if isinstance(specs, SentinelConfig) else Path(specs or specs_dir_from_env())
+    loaded = SpecFiles.of(watched) if watched is not None else None
+    config = specs if isinstance(specs, SentinelConfig) else load_specs(watched)
     errors: list[SpecError] = list(config.errors)
     for error in errors:
         _log.warning("sentinel spec error: %s", error)
@@ -91,14 +98,24 @@ def build_sentinel_defs(
     assets, checks = build_alert_checks(config.alerts, available, job_prefix)
     group_job = build_group_job(config.alerts, available, job_prefix, executor, run_tags)
     jobs.append(group_job)
-    schedules.extend(build_group_schedules(config.alerts, group_job, job_prefix))
+    queues = {name: db.queue for name, db in config.databases.items() if db.queue}
+    schedules.extend(build_group_schedules(config.alerts, group_job, job_prefix, queues))
     sensor_name = f"{job_prefix}sentinel_spec_errors"
+    sensors = [build_spec_errors_sensor(errors, sensor_name)]
+    if watched is not None:
+        def compiles(new: SentinelConfig) -> None:
+            build_sentinel_defs(new, job_prefix=job_prefix, executor=executor, state_url=state_url,
+                                alert_jobs_limit=alert_jobs_limit,
+                                location_name=location_name).get_repository_def()
+
+        sensors.append(build_spec_reload_sensor(watched, loaded, config, compiles,
+                                                f"{job_prefix}{SPEC_RELOAD_SENSOR}"))
     defs = dg.Definitions(
         jobs=jobs,
         schedules=schedules,
         assets=assets,
         asset_checks=checks,
-        sensors=[build_spec_errors_sensor(errors, sensor_name)],
+        sensors=sensors,
         resources=resources,
     )
     # the healthcheck job and schedule, the run-failure and liveness sensors; the daily

@@ -19,7 +19,13 @@ from typing import Any, Mapping
 import dagster as dg
 from pydantic import Field
 
-from sentinel_assets.names import DATABASE_TAG, GROUP_JOB, due_schedule_name
+from sentinel_assets.names import (
+    CELERY_QUEUE_TAG,
+    DATABASE_TAG,
+    GROUP_JOB,
+    MAX_RETRIES_TAG,
+    due_schedule_name,
+)
 from sentinel_assets.orchestration.checks import (
     check_evaluation,
     check_key,
@@ -32,6 +38,9 @@ from sentinel_assets.spec.models import AlertSpec
 
 SHARD_SIZE = 500
 SCHEDULE_TAG = "sentinel/schedule"
+# a run that failed as a whole (its worker died and could not be resumed, its launch failed) is
+# started again this often where the instance has run_retries (deploy/dagster.celery.yaml)
+MAX_RETRIES = 2
 # a run worker writes one event per alert: hold one storage connection instead of one per event
 _POOL = {"statement_timeout": 60_000, "pool_recycle": 3600, "max_overflow": 4}
 
@@ -92,7 +101,8 @@ def build_group_job(alerts: list[AlertSpec], available_channels: set[str], job_p
         context.log.info(f"evaluated {len(statuses)} alerts in "
                          f"{time.monotonic() - started:.1f} s: {summary or 'none'}")
 
-    @dg.job(name=f"{job_prefix}{GROUP_JOB}", executor_def=executor, tags=dict(run_tags or {}),
+    @dg.job(name=f"{job_prefix}{GROUP_JOB}", executor_def=executor,
+            tags={MAX_RETRIES_TAG: str(MAX_RETRIES), **(run_tags or {})},
             description="Evaluates many alerts in one run (the grouped schedules start it); "
             "each alert is recorded on its asset check.")
     def _job():
@@ -102,15 +112,29 @@ def build_group_job(alerts: list[AlertSpec], available_channels: set[str], job_p
 
 
 def build_group_schedules(alerts: list[AlertSpec], job: dg.JobDefinition,
-                          job_prefix: str = "") -> list[dg.ScheduleDefinition]:
-    """One schedule per distinct (cron, timezone); each tick requests one run per shard."""
+                          job_prefix: str = "", queues: Mapping[str, str] | None = None
+                          ) -> list[dg.ScheduleDefinition]:
+    """One schedule per distinct (cron, timezone); each tick requests one run per shard.
+
+    ``queues`` maps a database to its Celery queue (its ``queue:``): its runs carry the
+    ``dagster-celery/queue`` tag, so only the workers of that queue run them.
+    """
     groups: dict[str, list[AlertSpec]] = defaultdict(list)
     for alert in scheduled_alerts(alerts):
         groups[group_schedule_name(alert, job_prefix)].append(alert)
-    return [_schedule(name, members, job) for name, members in sorted(groups.items())]
+    return [_schedule(name, members, job, queues or {}) for name, members in sorted(groups.items())]
 
 
-def _schedule(name: str, members: list[AlertSpec], job: dg.JobDefinition) -> dg.ScheduleDefinition:
+def shard_tags(database: str, schedule: str, queues: Mapping[str, str]) -> dict[str, str]:
+    """The tags of the run of one shard of ``database``."""
+    tags = {DATABASE_TAG: database, SCHEDULE_TAG: schedule}
+    if queues.get(database):
+        tags[CELERY_QUEUE_TAG] = queues[database]
+    return tags
+
+
+def _schedule(name: str, members: list[AlertSpec], job: dg.JobDefinition,
+              queues: Mapping[str, str]) -> dg.ScheduleDefinition:
     cron, tz = members[0].schedule, members[0].timezone
     listed = ", ".join(a.name for a in members[:30])
     more = f" and {len(members) - 30} more" if len(members) > 30 else ""
@@ -119,7 +143,7 @@ def _schedule(name: str, members: list[AlertSpec], job: dg.JobDefinition) -> dg.
     def requests(context: dg.ScheduleEvaluationContext):
         for index, (database, shard) in enumerate(plan):
             yield dg.RunRequest(run_key=f"{database}-{index}", run_config=run_config_for(job, shard),
-                                tags={DATABASE_TAG: database, SCHEDULE_TAG: name})
+                                tags=shard_tags(database, name, queues))
 
     return dg.ScheduleDefinition(
         name=name, job=job, cron_schedule=cron, execution_timezone=tz,

@@ -104,8 +104,10 @@ def build_health_job(config: SentinelConfig, resources: Mapping[str, Any],
                                 f"is needed for that): {exc}")
         return dg.Output(report.status, metadata=health_metadata(report))
 
+    # in process, as alert jobs: one op, and a Celery worker's process may start no subprocess
     @dg.job(name=job_name, description="Is sentinel alive? Databases, channels, state store, "
-            "daemon heartbeats, late alerts and spec errors", tags=dict(run_tags or {}))
+            "daemon heartbeats, late alerts and spec errors", tags=dict(run_tags or {}),
+            executor_def=dg.in_process_executor)
     def _job():
         healthcheck()
 

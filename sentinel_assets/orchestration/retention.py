@@ -147,9 +147,10 @@ def build_retention_defs(job_prefix: str = "",
             "deliveries_deleted": dg.MetadataValue.int(done.deliveries),
         })
 
+    # in process, as alert jobs: one op, and a Celery worker's process may start no subprocess
     @dg.job(name=job_name, description="Prune sentinel's run history and delivery records",
             tags={RETENTION_TAG: "prune", "dagster/max_runtime": str(MAX_RUNTIME_SECONDS),
-                  **(run_tags or {})})
+                  **(run_tags or {})}, executor_def=dg.in_process_executor)
     def retention_job():
         prune_history()
 

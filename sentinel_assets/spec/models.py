@@ -17,10 +17,11 @@ from dagster._utils.schedules import is_valid_cron_string
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from sentinel_assets.core.durations import parse_duration
+from sentinel_assets.core.excerpt import excerpt
 from sentinel_assets.core.judging import CONDITION_OPS, Condition, JudgeRules
 from sentinel_assets.core.lifecycle import Policy
 from sentinel_assets.core.routing import Route, Routing
-from sentinel_assets.names import NOTICE_KINDS
+from sentinel_assets.names import NOTICE_KINDS, reserved_name_clash
 from sentinel_assets.spec.channels import CHANNEL_SECRET_FIELDS
 from sentinel_assets.spec.env_vars import MissingEnvVar, expand
 from sentinel_assets.spec.source import Model as _Model
@@ -31,17 +32,27 @@ RESOURCE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 WINDOWS = ("hourly", "daily", "weekly")
 ASSET_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
 
+TIMEZONE_CHARS = 64  # the longest IANA name has 32 characters
+CRON_CHARS = 1_000
+
+
 def _validate_timezone(value: str) -> str:
     try:
+        if len(value) > TIMEZONE_CHARS:  # before zoneinfo makes a file name of it
+            raise ValueError
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         raise ValueError(
-            f"unknown timezone {value!r}; expected an IANA name like 'UTC' or 'Europe/Berlin'"
+            f"unknown timezone {excerpt(value)}; expected an IANA name like 'UTC' or "
+            "'Europe/Berlin'"
         ) from None
     return value
 
 
 def _validate_cron(value: str) -> str:
+    if isinstance(value, str) and len(value) > CRON_CHARS:
+        raise ValueError(f"invalid cron expression {excerpt(value)}; at most {CRON_CHARS:,} "
+                         "characters")
     if isinstance(value, str) and is_valid_cron_string(value.strip()):
         return value.strip()
     fields = len(value.split()) if isinstance(value, str) else 0
@@ -51,7 +62,7 @@ def _validate_cron(value: str) -> str:
     else:
         why = ("expected five fields like '0 9 * * *' (minute hour day-of-month month "
                "day-of-week) or a shortcut like @daily")
-    raise ValueError(f"invalid cron expression {value!r}; {why}")
+    raise ValueError(f"invalid cron expression {excerpt(value)}; {why}")
 
 
 def _as_list(value: Any) -> Any:
@@ -75,7 +86,7 @@ def _validate_duration(value: Any) -> timedelta | None:
         return None
     delta = parse_duration(value)
     if delta.total_seconds() <= 0:
-        raise ValueError(f"expected a positive duration like '30s' or '4h', got {value!r}")
+        raise ValueError(f"expected a positive duration like '30s' or '4h', got {excerpt(value)}")
     return delta
 
 
@@ -116,10 +127,17 @@ class DatabaseSettings(BaseModel):
 SECRET_KEYS = frozenset(DatabaseSettings.secret_fields) | CHANNEL_SECRET_FIELDS
 
 
-class DatabaseSpec(_Model, DatabaseSettings):
+class DatabaseSpec(_Sourced, DatabaseSettings):
     """A database alerts query: any SQLAlchemy URL, or ``bigquery://project[/dataset]``."""
 
     _name: str = PrivateAttr(default="")
+
+    queue: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Celery deployment only: the queue its runs go to (run tag "
+        "dagster-celery/queue), so that only workers started with -q QUEUE, the ones that can "
+        "reach this database, evaluate its alerts; default: the default queue (dagster). Other "
+        "run launchers ignore it.")
 
     @property
     def name(self) -> str:
@@ -136,7 +154,8 @@ class DatabaseSpec(_Model, DatabaseSettings):
     @model_validator(mode="after")
     def _check(self) -> "DatabaseSpec":
         if self.credentials not in (None, "anonymous"):
-            raise ValueError(f"credentials must be 'anonymous' or left out, got {self.credentials!r}")
+            raise ValueError("credentials must be 'anonymous' or left out, got "
+                             f"{excerpt(self.credentials)}")
         if self.credentials == "anonymous" and not self.api_endpoint:
             raise ValueError("credentials: anonymous is only allowed together with api_endpoint")
         try:
@@ -259,7 +278,12 @@ class AlertSpec(_Sourced):
 
     name: str = Field(
         description="Unique name across all files, also the name of its Dagster job: lower-case "
-        "letters, digits and underscores, starting with a letter, at most 63 characters.")
+        "letters, digits and underscores, starting with a letter, at most 63 characters; not "
+        "one of the names of sentinel's own jobs, schedules and sensors (see Limits).")
+    title: str | None = Field(
+        default=None, description="Display name shown in notices and in Dagster instead of the "
+        "name, free text like 'Low Daily Revenue' (SQL Sentinel files keep their names here); "
+        "default: the name.")
     description: str = Field(default="", description="What the alert watches, in one line; "
                              "shown in notices and in Dagster; default empty.")
     owner: str | None = Field(
@@ -278,8 +302,10 @@ class AlertSpec(_Sourced):
     database: str = Field(description="Name of a database under databases: to run the query "
                           "on; required unless defaults.database is set.")
     query: str = Field(
-        min_length=1, description="SQL returning a status column (ALERT/OK, any case) with "
-        "optional actual_value and threshold columns, or any columns when condition is set.")
+        min_length=1, description="One SELECT statement (WITH and UNION allowed; no writes, "
+        "INTO, COPY, SET or second statement) returning a status column (ALERT/OK, any case) "
+        "with optional actual_value and threshold columns, or any columns when condition is "
+        "set.")
     condition: ConditionSpec | None = Field(
         default=None, description="Judge the first row with {column, op, threshold} instead of "
         "a status column; default: none (the status column decides).")
@@ -305,8 +331,9 @@ class AlertSpec(_Sourced):
         default="ok", description="Outcome when the query returns no rows: ok, alert or error; "
         "default ok.")
     max_rows: int = Field(default=1000, ge=1, le=100_000,
-                          description="Rows fetched and judged at most (1 to 100000); default "
-                          "1000.")
+                          description="Rows judged at most (1 to 100000): a query that returns "
+                          "more is an ERROR, since unread rows cannot be judged OK; aggregate "
+                          "in SQL (one row with status and actual_value); default 1000.")
     maximum_bytes_billed: int | None = Field(
         default=None, gt=0, description="BigQuery only: fail the query if it would bill more "
         "bytes than this; overrides the database's limit; default: the database's."
@@ -343,9 +370,14 @@ class AlertSpec(_Sourced):
     def _check_name(cls, v: str) -> str:
         if not ALERT_NAME.match(v):
             raise ValueError(
-                f"invalid alert name {v!r}; expected lower-case letters, digits and underscores, "
-                "starting with a letter, at most 63 characters (^[a-z][a-z0-9_]{0,62}$)"
+                f"invalid alert name {excerpt(v)}; expected lower-case letters, digits and "
+                "underscores, starting with a letter, at most 63 characters "
+                "(^[a-z][a-z0-9_]{0,62}$)"
             )
+        clash = reserved_name_clash(v)
+        if clash:
+            raise ValueError(f"the alert name {v!r} is reserved: it would collide with {clash}; "
+                             "choose another name")
         return v
 
     _check_tz = field_validator("timezone")(lambda cls, v: _validate_timezone(v))
@@ -380,14 +412,15 @@ class AlertSpec(_Sourced):
         try:
             datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"expected a date like 2026-01-01 or 2026-01-01T06:00, got {v!r}") from None
+            raise ValueError("expected a date like 2026-01-01 or 2026-01-01T06:00, got "
+                             f"{excerpt(v)}") from None
         return text
 
     @field_validator("asset")
     @classmethod
     def _check_asset(cls, v):
         if v is not None and not ASSET_KEY.match(v):
-            raise ValueError(f"expected an asset key like 'analytics/orders', got {v!r}")
+            raise ValueError(f"expected an asset key like 'analytics/orders', got {excerpt(v)}")
         return v
 
     @model_validator(mode="after")
@@ -397,6 +430,11 @@ class AlertSpec(_Sourced):
         if self.window is not None and self.asset is not None:
             raise ValueError("an alert cannot have both window and asset yet; split it in two")
         return self
+
+    @property
+    def label(self) -> str:
+        """What people see: the title, else the name."""
+        return self.title or self.name
 
     @property
     def asset_key_path(self) -> list[str]:
@@ -457,6 +495,9 @@ class SentinelConfig(BaseModel):
         "file, line, alert and field where known.")
     specs_dir: str | None = Field(default=None,
                                   description="The directory the specs were read from.")
+    compat_files: list[dict] = Field(
+        default_factory=list, description="Files read in SQL Sentinel compatibility mode, with "
+        "what was mapped (spec.compat).")
 
     def alert(self, name: str) -> AlertSpec:
         for alert in self.alerts:

@@ -42,7 +42,8 @@ class Service:
 
 SERVICES = {
     "code-server": Service(
-        ("dagster", "api", "grpc", "-m", "sentinel_assets.definitions", "-h", HOST, "-p", PORT),
+        ("dagster", "code-server", "start", "-m", "sentinel_assets.definitions", "-h", HOST,
+         "-p", PORT),
         4000, "SENTINEL_CODE_SERVER_PORT", ("dagster", "api", "grpc-health-check", "-p", PORT)),
     "webserver": Service(
         ("dagster-webserver", "-h", HOST, "-p", PORT, "-w", "workspace.stack.yaml"),
@@ -201,7 +202,10 @@ def test_both_deployments_use_the_same_dagster_yaml_and_workspace():
     assert f"deploy/dagster.yaml {env['DAGSTER_HOME']}/dagster.yaml" in copies
     assert f"{WORKSPACE} ./{WORKSPACE}" in copies
     script = stack_script().text
-    assert 'ln -sfn "$ROOT/deploy/dagster.yaml" "$DAGSTER_HOME/dagster.yaml"' in script
+    # deploy/dagster.yaml unless SENTINEL_RUN_LAUNCHER=celery (test_celery_files.py)
+    assert 'ln -sfn "$INSTANCE" "$DAGSTER_HOME/dagster.yaml"' in script
+    assert 'INSTANCE="${SENTINEL_STACK_INSTANCE:-$ROOT/deploy/$INSTANCE_NAME}"' in script
+    assert "default) INSTANCE_NAME=dagster.yaml ;;" in script
     assert 'export DAGSTER_HOME="$STACK_DIR/dagster_home"' in script
     # workspace.stack.yaml finds the code server from two variables both deployments set
     workspace = yaml.safe_load((ROOT / WORKSPACE).read_text())
@@ -493,7 +497,7 @@ SENTINEL_SETTINGS = ("storage", "run_coordinator", "retention", "schedules", "se
 @pytest.mark.parametrize("name,launcher", [
     ("instance docker", "dagster_docker.DockerRunLauncher"),
     ("instance kubernetes", "dagster_k8s.K8sRunLauncher"),
-    ("instance celery", "dagster_celery.launcher.CeleryRunLauncher"),
+    ("instance celery", "sentinel_assets.orchestration.celery_launcher.SentinelCeleryRunLauncher"),
 ])
 def test_scale_out_instances_pass_the_launchers_schemas_and_keep_the_sentinel_settings(
     name, launcher, tmp_path, monkeypatch
@@ -511,6 +515,8 @@ def test_scale_out_instances_pass_the_launchers_schemas_and_keep_the_sentinel_se
     assert (launcher_config["module"], launcher_config["class"]) == (module, cls_name)
     cls = getattr(__import__(module, fromlist=[cls_name]), cls_name)
     monkeypatch.setenv("CELERY_BROKER_URL", "pyamqp://guest@127.0.0.1:5672//")
+    monkeypatch.setenv("SENTINEL_CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("SENTINEL_CELERY_BACKEND_URL", "redis://127.0.0.1:6379/0")
     result = process_config(cls.config_type(), launcher_config["config"])
     assert result.success, result.errors
     if name != "instance kubernetes":  # K8sRunLauncher loads the cluster config when built

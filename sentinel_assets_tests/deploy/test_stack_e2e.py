@@ -7,11 +7,7 @@ GraphQL API and on ``/metrics``. One stack start for the module; it is stopped a
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import textwrap
 import time
 import urllib.parse
@@ -27,11 +23,11 @@ from pytest_httpserver import HTTPServer
 
 from sentinel_assets_tests.helpers import REPO_ROOT, free_port
 from sentinel_assets_tests.notify_servers import WEBHOOK_SECRET, WebhookReceiver
+from sentinel_assets_tests.stack import kill_leftovers, run_stack, stack_env, stack_logs
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 ROOT = REPO_ROOT
-STACK = ROOT / "scripts" / "stack.sh"
 ALERT = "stack_orders_late"
 # the scheduler ticks on the minute; the run is queued, launched and finished a few seconds later
 RUN_DEADLINE_SECONDS = 100
@@ -87,55 +83,11 @@ def _specs(tmp_path: Path, db: Path) -> Path:
 
 
 def _stack_env(tmp_path: Path, pg_url: str, receiver: WebhookReceiver) -> dict[str, str]:
-    url = sa.make_url(pg_url)
-    ports = {name: str(free_port()) for name in ("web", "code", "metrics", "prometheus")}
-    # nothing of the caller's Dagster or sentinel settings leaks in
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "SENTINEL_"))}
-    env.update({
-        "SENTINEL_STACK_DIR": str(tmp_path / "stack"),
-        "SENTINEL_STACK_BIN": str(Path(sys.executable).parent),
-        "SENTINEL_STACK_PG_HOST": url.host or "127.0.0.1",
-        "SENTINEL_STACK_PG_PORT": str(url.port or 5432),
-        "SENTINEL_STACK_PG_USER": url.username or "postgres",
-        "SENTINEL_STACK_DB": url.database,
-        "SENTINEL_WEBSERVER_PORT": ports["web"],
-        "SENTINEL_CODE_SERVER_PORT": ports["code"],
-        "SENTINEL_METRICS_PORT": ports["metrics"],
+    return stack_env(
+        tmp_path, pg_url, _specs(tmp_path, _shop(tmp_path)),
         # the monitoring profile: Debian's prometheus on deploy/monitoring (test_monitoring.py)
-        "SENTINEL_MONITORING": "1",
-        "SENTINEL_PROMETHEUS_PORT": ports["prometheus"],
-        "SENTINEL_SPECS_DIR": str(_specs(tmp_path, _shop(tmp_path))),
-        "SENTINEL_OUTBOX": str(tmp_path / "outbox.jsonl"),
-        "STACK_HOOK_URL": receiver.url,
-        "STACK_HOOK_SECRET": WEBHOOK_SECRET,
-    })
-    return env
-
-
-def _stack(command: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run([str(STACK), command], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def _logs(stack_dir: Path) -> str:
-    parts = []
-    for log in sorted((stack_dir / "logs").glob("*.log")):
-        parts.append(f"--- {log.name} (end) ---\n" + "\n".join(log.read_text().splitlines()[-25:]))
-    return "\n".join(parts)
-
-
-def _kill_leftovers(stack_dir: Path) -> list[str]:
-    """After ``down``: SIGKILL any process group the script started that is still there."""
-    left = []
-    for pid_file in (stack_dir / "pids").glob("*.pid"):
-        pid = int(pid_file.read_text())
-        try:
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, signal.SIGKILL)
-                left.append(pid_file.stem)
-        except ProcessLookupError:
-            pass
-    return left
+        SENTINEL_MONITORING="1", SENTINEL_PROMETHEUS_PORT=str(free_port()),
+        STACK_HOOK_URL=receiver.url, STACK_HOOK_SECRET=WEBHOOK_SECRET)
 
 
 @pytest.fixture(scope="module")
@@ -148,15 +100,15 @@ def stack(tmp_path_factory, pg_url_factory):
     env = _stack_env(tmp_path, pg_url, receiver)
     stack_dir = Path(env["SENTINEL_STACK_DIR"])
     try:
-        up = _stack("up", env, timeout=300)
-        assert up.returncode == 0, f"stack.sh up failed:\n{up.stderr}\n{_logs(stack_dir)}"
+        up = run_stack("up", env, timeout=300)
+        assert up.returncode == 0, f"stack.sh up failed:\n{up.stderr}\n{stack_logs(stack_dir)}"
         yield Stack(env, stack_dir, pg_url,
                     webserver=f"http://127.0.0.1:{env['SENTINEL_WEBSERVER_PORT']}",
                     metrics=f"http://127.0.0.1:{env['SENTINEL_METRICS_PORT']}/metrics",
                     receiver=receiver)
     finally:
-        down = _stack("down", env, timeout=120)
-        left = _kill_leftovers(stack_dir)
+        down = run_stack("down", env, timeout=120)
+        left = kill_leftovers(stack_dir)
         server.clear()
         server.stop()
         assert down.returncode == 0, down.stderr
@@ -179,7 +131,7 @@ def _wait_for_finished_run(engine: sa.Engine, stack: Stack) -> tuple[str, str]:
             return finished[0]
         time.sleep(1)
     pytest.fail(f"the daemon did not finish a run of {ALERT} within {RUN_DEADLINE_SECONDS}s of "
-                f"the stack coming up\n{_logs(stack.dir)}")
+                f"the stack coming up\n{stack_logs(stack.dir)}")
 
 
 def _get(url: str) -> str:
@@ -221,7 +173,7 @@ def test_daemon_runs_a_scheduled_alert_and_every_service_sees_it(stack):
         engine.dispose()
 
     # Dagster's storage in PostgreSQL: the scheduled run, its tags and its event log
-    assert status == "SUCCESS", _logs(stack.dir)
+    assert status == "SUCCESS", stack_logs(stack.dir)
     # a grouped run of its database, started by the schedule of its cron, recording the alert on
     # its asset check
     assert tags[f"sentinel/batch/{ALERT}"] == "ALERT"
@@ -261,7 +213,7 @@ def test_monitoring_profile_scrapes_the_stacks_exporter_and_its_rules_stay_quiet
 
     deadline = time.monotonic() + 60  # the first scrape comes within one 30 s interval
     while not instant(f'up{{job="sentinel", instance="{target}"}} == 1'):
-        assert time.monotonic() < deadline, f"Prometheus never scraped {target}\n{_logs(stack.dir)}"
+        assert time.monotonic() < deadline, f"Prometheus never scraped {target}\n{stack_logs(stack.dir)}"
         time.sleep(1)
     beats = instant('time() - sentinel_daemon_heartbeat_timestamp_seconds{job="sentinel"}')
     assert beats and all(float(b["value"][1]) < 300 for b in beats)  # the daemon is running
@@ -272,3 +224,92 @@ def test_monitoring_profile_scrapes_the_stacks_exporter_and_its_rules_stay_quiet
     active = {a["labels"]["alertname"]
               for a in json.loads(_get(f"{prometheus}/api/v1/alerts"))["data"]["alerts"]}
     assert not active & {"SentinelExporterDown", "SentinelDaemonHeartbeatStale"}
+
+
+# -- spec changes reach the running stack (orchestration/reload.py); last: it changes the specs --
+ADDED = "stack_reload_added"
+# a reload takes one sensor interval, the settling time and a code load; the alerts it adds are
+# evaluated at the next minute's tick
+RELOAD_DEADLINE_SECONDS = 150
+TICKS_QUERY = """
+query Ticks($selector: SensorSelector!, $after: Float) {
+  sensorOrError(sensorSelector: $selector) {
+    ... on Sensor { sensorState { ticks(limit: 20, afterTimestamp: $after) {
+      status error { cause { message } } } } }
+  }
+}
+"""
+JOB_QUERY = """
+query Job($selector: PipelineSelector!) { pipelineOrError(params: $selector) { __typename } }
+"""
+LOCATION = {"repositoryLocationName": "sentinel_assets", "repositoryName": "__repository__"}
+
+
+def _grouped_runs_since(engine: sa.Engine, after_id: int) -> dict[str, dict[str, str]]:
+    """Finished runs after runs.id ``after_id``: run id -> {alert: status} of its evaluations."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT r.run_id, t.key, t.value FROM runs r JOIN run_tags t ON t.run_id = r.run_id "
+            "WHERE r.id > :after AND r.status IN ('SUCCESS', 'FAILURE', 'CANCELED') "
+            "AND t.key LIKE 'sentinel/batch/%'"), {"after": after_id}).all()
+    runs: dict[str, dict[str, str]] = {}
+    for run_id, key, value in rows:
+        runs.setdefault(run_id, {})[key.removeprefix("sentinel/batch/")] = value
+    return runs
+
+
+def _last_run_id(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT COALESCE(MAX(id), 0) FROM runs")).scalar_one()
+
+
+def _wait_until(what: str, stack: Stack, check):
+    deadline = time.monotonic() + RELOAD_DEADLINE_SECONDS
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"{what}: not within {RELOAD_DEADLINE_SECONDS}s\n" \
+                                            f"{stack_logs(stack.dir)}"
+        time.sleep(2)
+    return found
+
+
+def test_spec_changes_reach_the_running_stack_without_a_restart(stack):
+    specs = Path(stack.env["SENTINEL_SPECS_DIR"])
+    engine = sa.create_engine(stack.db_url)
+    try:
+        before, changed_at = _last_run_id(engine), time.time()
+        # a second alert file, the first alert's query edited (no order is late: OK), a broken file
+        (specs / "added.yaml").write_text(textwrap.dedent(f"""\
+            alerts:
+              - name: {ADDED}
+                schedule: "* * * * *"
+                query: SELECT COUNT(*) AS orders FROM orders
+                condition: {{column: orders, op: ">", threshold: 2}}
+            """))
+        first = specs / "stack.yaml"
+        first.write_text(first.read_text().replace("WHERE shipped = 0", "WHERE shipped = 5"))
+        (specs / "broken.yaml").write_text("alerts: [\n")
+
+        # the daemon evaluates the new alert and the edited one, with the broken file in place
+        both = _wait_until(f"a run of {ADDED}", stack, lambda: [
+            alerts for alerts in _grouped_runs_since(engine, before).values() if ADDED in alerts])
+        assert both[0] == {ADDED: "ALERT", ALERT: "OK"}
+        # the spec-errors sensor reports the broken file
+        errors = {**LOCATION, "sensorName": "sentinel_spec_errors"}
+        reported = _wait_until("the broken file reported", stack, lambda: [
+            tick["error"]["cause"]["message"] for tick in _graphql(stack, TICKS_QUERY, {
+                "selector": errors, "after": changed_at})["data"]["sensorOrError"]["sensorState"]
+            ["ticks"] if tick["status"] == "FAILURE"])
+        assert "broken.yaml" in reported[0] and "invalid YAML" in reported[0]
+
+        # a removed file removes its alert: from the webserver, then from the scheduled runs
+        (specs / "added.yaml").unlink()
+        job = {**LOCATION, "pipelineName": ADDED}
+        _wait_until(f"{ADDED} gone from the webserver", stack, lambda: _graphql(
+            stack, JOB_QUERY, {"selector": job})["data"]["pipelineOrError"]["__typename"]
+            == "PipelineNotFoundError")
+        removed = _last_run_id(engine)
+        after = _wait_until("a scheduled run after the removal", stack,
+                            lambda: list(_grouped_runs_since(engine, removed).values()))
+        assert after[0] == {ALERT: "OK"}
+    finally:
+        engine.dispose()

@@ -91,6 +91,35 @@ def test_a_tick_requests_one_run_per_database_shard(specs):
     assert len({r.run_key for r in requests}) == 2
 
 
+def test_a_databases_queue_tags_its_runs_and_sentinel_evaluate_runs_are_retried(specs):
+    text = (specs / "grouped.yaml").read_text()
+    (specs / "grouped.yaml").write_text(text.replace(
+        "crm: {url: ", "crm: {queue: dc_east, url: "))
+    config = load_specs(specs)
+    assert config.databases["crm"].queue == "dc_east" and config.databases["shop"].queue is None
+    defs = build_sentinel_defs(config)
+    schedule = defs.get_repository_def().get_schedule_def(
+        alert_schedule_name(config.alert("negative_amounts")))
+    with dg.instance_for_test() as instance:
+        requests = schedule.evaluate_tick(dg.build_schedule_context(instance=instance)).run_requests
+    queues = {r.tags["sentinel/database"]: r.tags.get("dagster-celery/queue") for r in requests}
+    # the Celery launcher sends crm's runs to its queue only; shop's go to the default queue
+    assert queues == {"crm": "dc_east", "shop": None}
+    # a run that failed as a whole is started again where the instance has run_retries
+    assert defs.get_job_def(GROUP_JOB).tags["dagster/max_retries"] == "2"
+
+
+def test_a_queue_name_is_checked_where_it_is_written(tmp_path):
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    (folder / "bad.yaml").write_text(textwrap.dedent("""
+        databases:
+          crm: {url: "sqlite:///crm.db", queue: "dc east!"}
+    """))
+    errors = load_specs(folder).errors
+    assert [(e.file.endswith("bad.yaml"), e.field) for e in errors] == [(True, "queue")], errors
+
+
 def test_a_large_database_is_split_into_shards(specs):
     alerts = load_specs(specs).alerts
     split = shards(alerts, size=2)
