@@ -6,8 +6,10 @@ the tests import them from here.
 
 from __future__ import annotations
 
+import json
 import socket
 import textwrap
+import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -59,3 +61,12 @@ def notice_context(kind: str = "firing", thread_id: str | None = None, **extra):
                          tags={"team": "finance", "severity": "high"},
                          run_id="abcd1234", run_url="http://dagster.local/runs/abcd1234",
                          thread_id=thread_id, **extra)
+
+
+def graphql(base_url: str, query: str, variables: dict | None = None, timeout: float = 60) -> dict:
+    """POST ``query`` to a dagster-webserver's GraphQL endpoint and return the decoded answer."""
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(f"{base_url}/graphql", data=body,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())

@@ -41,16 +41,22 @@ def _run_in_terminal(args: list[str], env: dict) -> str:
     leader, follower = pty.openpty()
     proc = subprocess.Popen(args, stdout=follower, stderr=subprocess.DEVNULL, env=env)
     os.close(follower)
+    seen = _read_terminal(leader)
+    proc.wait(timeout=60)
+    return seen
+
+
+def _read_terminal(leader: int) -> str:
+    """Everything written to a pseudo-terminal until its last writer closed it; closes it."""
     chunks = []
     while True:
         try:
             data = os.read(leader, 65536)
-        except OSError:
+        except OSError:  # Linux: EIO once no process holds the other end
             break
         if not data:
             break
         chunks.append(data)
-    proc.wait(timeout=60)
     os.close(leader)
     return b"".join(chunks).decode()
 
@@ -92,15 +98,5 @@ def test_run_shows_progress_on_a_terminal(tmp_path, monkeypatch, dagster_home, o
                             stdout=subprocess.PIPE, stderr=follower, env=env)
     os.close(follower)
     out, _ = proc.communicate(timeout=120)
-    chunks = []
-    while True:
-        try:
-            data = os.read(leader, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(leader)
-    assert "evaluating" in b"".join(chunks).decode()  # the bar, on the terminal (stderr)
+    assert "evaluating" in _read_terminal(leader)  # the bar, on the terminal (stderr)
     assert b"evaluating" not in out and b"orders_revenue_low: ALERT" in out

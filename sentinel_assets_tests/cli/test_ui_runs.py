@@ -8,17 +8,15 @@ stock location's jobs carry it themselves; this checks it through a real webserv
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from sentinel_assets.names import CODE_LOCATION
 from sentinel_assets_tests.demo_project import make_demo
-from sentinel_assets_tests.helpers import free_port
+from sentinel_assets_tests.helpers import free_port, graphql
 from sentinel_assets_tests.processes import background
 
 BIN = Path(sys.executable).parent
@@ -35,20 +33,12 @@ query JobRuns($job: String!, $location: String!) {
 """
 
 
-def _graphql(base: str, query: str, variables: dict) -> dict:
-    body = json.dumps({"query": query, "variables": variables}).encode()
-    request = urllib.request.Request(f"{base}/graphql", data=body,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
 def _wait_until_up(base: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()[-3000:]
         try:
-            answer = _graphql(base, JOB_RUNS, {"job": "unshipped_orders", "location": CODE_LOCATION})
+            answer = graphql(base, JOB_RUNS, {"job": "unshipped_orders", "location": CODE_LOCATION})
             if answer.get("data", {}).get("pipelineOrError", {}).get("__typename") == "Pipeline":
                 return
         except OSError:
@@ -78,7 +68,7 @@ def test_runs_from_the_cli_and_dagster_job_execute_are_listed_on_the_job_page(
     with background([str(BIN / "dagster-webserver"), "-w", str(ROOT / "workspace.yaml"),
                      "-h", "127.0.0.1", "-p", str(port)], cwd=ROOT, env=env, log=log) as proc:
         _wait_until_up(base, proc, log)
-        answer = _graphql(base, JOB_RUNS, {"job": "unshipped_orders", "location": CODE_LOCATION})
+        answer = graphql(base, JOB_RUNS, {"job": "unshipped_orders", "location": CODE_LOCATION})
     runs = answer["data"]["pipelineOrError"]["runs"]
     assert len(runs) == 2, answer
     for run in runs:

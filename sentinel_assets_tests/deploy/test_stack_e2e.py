@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_httpserver import HTTPServer
 
-from sentinel_assets_tests.helpers import REPO_ROOT, free_port
+from sentinel_assets_tests.helpers import REPO_ROOT, free_port, graphql
 from sentinel_assets_tests.notify_servers import WEBHOOK_SECRET, WebhookReceiver
 from sentinel_assets_tests.stack import kill_leftovers, run_stack, stack_env, stack_logs
 
@@ -140,11 +140,7 @@ def _get(url: str) -> str:
 
 
 def _graphql(stack: Stack, query: str, variables: dict) -> dict:
-    body = json.dumps({"query": query, "variables": variables}).encode()
-    request = urllib.request.Request(f"{stack.webserver}/graphql", data=body,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
+    return graphql(stack.webserver, query, variables)
 
 
 def _evaluations(metrics_text: str, alert: str, status: str) -> float | None:
