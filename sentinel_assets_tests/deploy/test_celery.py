@@ -443,8 +443,10 @@ def test_a_run_whose_worker_was_killed_is_resumed_on_another(seen):
 def test_every_notice_reached_the_webhook_exactly_once(seen):
     keys = Counter(n["idempotency_key"] for n in seen.notices)
     assert keys and max(keys.values()) == 1, keys.most_common(3)
-    # a first notice for each alert that is not OK; the second tick sent none
-    assert sorted((n["alert"], n["kind"]) for n in seen.notices) == sorted(
+    # a first notice for each alert that is not OK; the second tick sent none. Sentinel's own
+    # healthcheck (every 5 minutes) may also report the killed worker's moments: not an alert's
+    alerts = [n for n in seen.notices if not n["alert"].startswith("sentinel:")]
+    assert sorted((n["alert"], n["kind"]) for n in alerts) == sorted(
         [("edge_rows", "error"), ("gate_a_quick", "firing"), ("gate_a_wait", "firing"),
          ("gate_b_wait", "firing"), ("shop_unshipped", "firing")]), seen.notices
 
