@@ -9,13 +9,10 @@ the delivery's ``external_id``, kept in the state store, and comes back as
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.error import URLError
 
 import dagster as dg
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-from slack_sdk.webhook import WebhookClient
 
 from sentinel_assets.channels.base import DeliveryResult
 from sentinel_assets.channels.retry import AttemptCounter, RetryPolicy, retry_after_seconds
@@ -24,6 +21,9 @@ from sentinel_assets.core.messages import Message, NoticeContext, render, report
 from sentinel_assets.core.redaction import RedactingFilter, redact, remember, url_origin
 from sentinel_assets.spec.channels import SlackSettings
 from sentinel_assets.spec.env_vars import MissingEnvVar, expand
+
+if TYPE_CHECKING:  # slack-sdk is imported when a client is built
+    from slack_sdk.errors import SlackApiError
 
 DEFAULT_API_ROOT = "https://slack.com/api/"
 SECTION_LIMIT = 3000  # characters of one Block Kit section
@@ -76,6 +76,9 @@ class SlackChannel(dg.ConfigurableResource, SlackSettings):
             return "incoming webhook; not probed, since any request to it would post"
         if not self.token:
             raise ValueError("a slack channel needs token and channel, or webhook_url")
+        from slack_sdk import WebClient
+        from slack_sdk.errors import SlackApiError
+
         token = expand(self.token)
         remember(token)
         client = WebClient(token=token, base_url=api_root(self.base_url), timeout=self.timeout,
@@ -97,11 +100,16 @@ class SlackChannel(dg.ConfigurableResource, SlackSettings):
         if not self.token or not self.channel:
             return DeliveryResult(ok=False, attempts=0,
                                   error="a slack channel needs token and channel, or webhook_url")
+        from slack_sdk import WebClient
+        from slack_sdk.errors import SlackApiError
+
+        from sentinel_assets.channels.retry_adapters import slack_handlers
+
         token = expand(self.token)
         remember(token)
         counter = AttemptCounter()
         client = WebClient(token=token, base_url=api_root(self.base_url), timeout=self.timeout,
-                           retry_handlers=self._policy().slack_handlers(counter), logger=_sdk_log)
+                           retry_handlers=slack_handlers(self._policy(), counter), logger=_sdk_log)
         request: dict[str, Any] = {
             "channel": self.channel,
             "text": message.subject,
@@ -149,11 +157,15 @@ class SlackChannel(dg.ConfigurableResource, SlackSettings):
         return f"Slack answered {code} (HTTP {response.status_code})"
 
     def _post_webhook(self, message: Message) -> DeliveryResult:
+        from slack_sdk.webhook import WebhookClient
+
+        from sentinel_assets.channels.retry_adapters import slack_handlers
+
         url = expand(self.webhook_url or "")
         remember(url)
         counter = AttemptCounter()
         client = WebhookClient(url, timeout=self.timeout, logger=_sdk_log,
-                               retry_handlers=self._policy().slack_handlers(counter))
+                               retry_handlers=slack_handlers(self._policy(), counter))
         where = f"the Slack incoming webhook at {url_origin(url)}"
         try:
             body: dict[str, Any] = {"text": message.subject, "blocks": blocks(message),

@@ -5,18 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    MaxRetryError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-    SSLError,
-)
 
 from sentinel_assets.channels.base import DeliveryResult
 from sentinel_assets.channels.retry import RetryPolicy, retry_after_seconds
@@ -25,14 +17,30 @@ from sentinel_assets.core.redaction import guard_library_loggers, redact, rememb
 from sentinel_assets.spec.channels import WebhookSettings
 from sentinel_assets.spec.env_vars import MissingEnvVar, expand
 
+if TYPE_CHECKING:  # urllib3 is imported when the first notice is sent
+    import urllib3
+
 SCHEMA = "sentinel.notice/v1"
 SIGNATURE_HEADER = "X-Sentinel-Signature"
 USER_AGENT = "sentinel-assets"
 # a receiver's answer is quoted in the error up to this many characters
 BODY_EXCERPT = 200
 
-_pool = urllib3.PoolManager()
+_pool: urllib3.PoolManager | None = None
+_pool_lock = threading.Lock()
 guard_library_loggers()
+
+
+def _pool_manager() -> urllib3.PoolManager:
+    """The one connection pool of every webhook channel, made on first use."""
+    global _pool
+    if _pool is None:
+        import urllib3
+
+        with _pool_lock:
+            if _pool is None:
+                _pool = urllib3.PoolManager()
+    return _pool
 
 
 class WebhookChannel(dg.ConfigurableResource, WebhookSettings):
@@ -73,11 +81,16 @@ class WebhookChannel(dg.ConfigurableResource, WebhookSettings):
         if secret:
             headers[SIGNATURE_HEADER] = signature(secret, body)
         where = f"webhook {url_origin(url)}"
+        import urllib3
+        from urllib3.exceptions import MaxRetryError
+
+        from sentinel_assets.channels.retry_adapters import urllib3_retry
+
         retry = RetryPolicy(max_attempts=self.max_attempts, backoff=self.retry_backoff)
         try:
-            response = _pool.request(
+            response = _pool_manager().request(
                 self.method, url, body=body, headers=headers, redirect=False,
-                retries=retry.urllib3_retry(),
+                retries=urllib3_retry(retry),
                 timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
             )
         except MaxRetryError as exc:
@@ -112,6 +125,14 @@ class WebhookChannel(dg.ConfigurableResource, WebhookSettings):
         return text
 
     def _reason(self, reason: BaseException | None) -> str:
+        from urllib3.exceptions import (
+            ConnectTimeoutError,
+            NewConnectionError,
+            ProtocolError,
+            ReadTimeoutError,
+            SSLError,
+        )
+
         if isinstance(reason, ReadTimeoutError):
             return f"no answer within {self.timeout:g}s (timeout)"
         if isinstance(reason, NewConnectionError):  # before ConnectTimeoutError, its base

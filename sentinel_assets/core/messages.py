@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Mapping
-
-import jinja2
-import jinja2.meta
+from typing import TYPE_CHECKING, Any, Mapping
 
 from sentinel_assets.core.bounds import MESSAGE_CHARS, bound_rows, bound_value, truncate_text
 from sentinel_assets.core.lifecycle import (
@@ -36,8 +34,12 @@ from sentinel_assets.core.lifecycle import (
     Notice,
 )
 from sentinel_assets.core.query_result import to_plain
-from sentinel_assets.core.template_sandbox import BoundedSandbox, check_source, render_bounded
 from sentinel_assets.names import NOTICE_KINDS
+
+if TYPE_CHECKING:  # Jinja2 (and the sandbox built on it) is imported when a template is rendered
+    import jinja2
+
+    from sentinel_assets.core.template_sandbox import BoundedSandbox
 
 PARTS = ("subject", "body", "html")
 # the default template of each part a channel type renders; `log` writes JSON, no template
@@ -230,6 +232,8 @@ def render(
                                      channel_templates or {})
         text = None
         if override is not None:
+            from sentinel_assets.core.template_sandbox import render_bounded
+
             try:
                 text = render_bounded(_compiled(override, part == "html"), variables)
             except Exception as exc:  # noqa: BLE001 - fall back to the default, say why
@@ -269,6 +273,10 @@ def _one_line(text: str) -> str:
 
 
 def _environment(html: bool) -> BoundedSandbox:
+    import jinja2
+
+    from sentinel_assets.core.template_sandbox import BoundedSandbox
+
     env = BoundedSandbox(
         loader=jinja2.PackageLoader("sentinel_assets.core", "templates"),
         autoescape=html,
@@ -280,11 +288,15 @@ def _environment(html: bool) -> BoundedSandbox:
     return env
 
 
-_ENVIRONMENTS = {False: _environment(False), True: _environment(True)}
+# the two environments, built on first use (importing Jinja2 costs about a tenth of a second)
+_ENVIRONMENTS: dict[bool, BoundedSandbox] = {}
+_ENVIRONMENTS_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=256)
 def _compiled(source: str, html: bool) -> jinja2.Template:
+    from sentinel_assets.core.template_sandbox import check_source
+
     check_source(source)
     return environment(html).from_string(source)
 
@@ -292,11 +304,17 @@ def _compiled(source: str, html: bool) -> jinja2.Template:
 def environment(html: bool) -> BoundedSandbox:
     """The sandboxed Jinja2 environment of text parts, or of HTML parts (autoescaped), with the
     limits of ``core.template_sandbox``."""
-    return _ENVIRONMENTS[html]
+    env = _ENVIRONMENTS.get(html)
+    if env is None:
+        with _ENVIRONMENTS_LOCK:
+            env = _ENVIRONMENTS.get(html)
+            if env is None:
+                env = _ENVIRONMENTS[html] = _environment(html)
+    return env
 
 
 def _default(channel_type: str, part: str) -> jinja2.Template:
-    return _ENVIRONMENTS[part == "html"].get_template(DEFAULT_TEMPLATES[(channel_type, part)])
+    return environment(part == "html").get_template(DEFAULT_TEMPLATES[(channel_type, part)])
 
 
 def _number(value: Any) -> float | int | None:

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jinja2
-import jinja2.meta
-
 from sentinel_assets.core.bounds import truncate_text
 from sentinel_assets.core.messages import (
     PARTS,
@@ -19,11 +16,6 @@ from sentinel_assets.core.messages import (
     environment,
     parts_of,
     sample_variables,
-)
-from sentinel_assets.core.template_sandbox import (
-    TemplateLimitError,
-    check_source,
-    render_bounded,
 )
 from sentinel_assets.names import NOTICE_KINDS
 from sentinel_assets.spec.errors import SpecError
@@ -65,6 +57,16 @@ def _check_template(key: str, source: Any, parts: tuple[str, ...], where: dict) 
                      f"notice kind ({_or(NOTICE_KINDS)}), like 'resolved.subject'")
     if not isinstance(source, str):
         return error(f"a template must be text, got {type(source).__name__}")
+    # Jinja2 and the sandbox are imported only when a spec has templates to check
+    import jinja2
+    import jinja2.meta
+
+    from sentinel_assets.core.template_sandbox import (
+        TemplateLimitError,
+        check_source,
+        render_bounded,
+    )
+
     env = environment(html=part == "html")
     try:
         check_source(source)

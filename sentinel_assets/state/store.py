@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 
 from sentinel_assets.core.bounds import MESSAGE_CHARS, bound_rows, bound_value, truncate_text
 from sentinel_assets.core.lifecycle import AlertState, Notice
@@ -51,6 +50,8 @@ class UtcDateTime(sa.types.TypeDecorator):
 
     def load_dialect_impl(self, dialect):
         if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql  # loaded by then: the engine is MySQL's
+
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(sa.DateTime(timezone=True))
 
