@@ -37,3 +37,13 @@ def test_generated_databases_answer_the_generated_queries(tmp_path):
         rows = conn.execute(alert.query).fetchall()
         conn.close()
         assert rows, f"{alert.name} returned no rows"
+
+
+def test_the_run_start_benchmark_runs_real_run_workers(capsys):
+    # bench_run_start drives `dagster api execute_run` processes; at 30 alerts it only has to
+    # work (its runs must succeed, which it checks), not measure anything
+    from bench.bench_run_start import main
+
+    assert main(["-n", "30", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| cold |" in out and "| warm |" in out

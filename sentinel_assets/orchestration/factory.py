@@ -13,7 +13,7 @@ from sentinel_assets.names import SPEC_RELOAD_SENSOR, origin_tags
 from sentinel_assets.orchestration.checks import build_alert_checks
 from sentinel_assets.orchestration.grouped import build_group_job, build_group_schedules
 from sentinel_assets.orchestration.health_defs import build_health_defs
-from sentinel_assets.orchestration.jobs import build_alert_definitions
+from sentinel_assets.orchestration.jobs import alerts_with_own_jobs, build_alert_definitions
 from sentinel_assets.orchestration.reload import SpecFiles, build_spec_reload_sensor
 from sentinel_assets.orchestration.resources import build_resources
 from sentinel_assets.orchestration.retention import build_retention_defs
@@ -24,14 +24,9 @@ from sentinel_assets.spec.models import SentinelConfig
 
 _log = logging.getLogger("sentinel_assets")
 _JOB_PREFIX = re.compile(r"^[A-Za-z0-9_]*$")
-DEFAULT_ALERT_JOBS_LIMIT = 500
-
-
-def _jobs_limit() -> int:
-    try:
-        return int(os.environ.get("SENTINEL_ALERT_JOBS_LIMIT") or DEFAULT_ALERT_JOBS_LIMIT)
-    except ValueError:
-        return DEFAULT_ALERT_JOBS_LIMIT
+def check_job_prefix(job_prefix: str) -> None:
+    if not _JOB_PREFIX.match(job_prefix):
+        raise ValueError(f"job_prefix {job_prefix!r} may only hold letters, digits and underscores")
 
 
 def build_sentinel_defs(
@@ -73,8 +68,7 @@ def build_sentinel_defs(
         reloads the code location when its files change (``orchestration/reload.py``). Broken
         alerts are left out and reported; they never stop the valid ones.
     """
-    if not _JOB_PREFIX.match(job_prefix):
-        raise ValueError(f"job_prefix {job_prefix!r} may only hold letters, digits and underscores")
+    check_job_prefix(job_prefix)
     # a specs directory is watched: its files as they are before loading them (reload.py)
     watched = None if isinstance(specs, SentinelConfig) else Path(specs or specs_dir_from_env())
     loaded = SpecFiles.of(watched) if watched is not None else None
@@ -85,16 +79,13 @@ def build_sentinel_defs(
     resources = build_resources(config, state_url)
     run_tags = origin_tags(location_name)
     available = set(config.channels)
-    limit = alert_jobs_limit if alert_jobs_limit is not None else _jobs_limit()
-    own_jobs = len(config.alerts) <= limit
     jobs, schedules = [], []
-    for alert in config.alerts:
-        if own_jobs or alert.window:
-            compiled = build_alert_definitions(alert, f"{job_prefix}{alert.name}", available,
-                                               executor, job_prefix, run_tags)
-            jobs.append(compiled.job)
-            if compiled.schedule is not None:
-                schedules.append(compiled.schedule)
+    for alert in alerts_with_own_jobs(config, alert_jobs_limit):
+        compiled = build_alert_definitions(alert, f"{job_prefix}{alert.name}", available,
+                                           executor, job_prefix, run_tags)
+        jobs.append(compiled.job)
+        if compiled.schedule is not None:
+            schedules.append(compiled.schedule)
     assets, checks = build_alert_checks(config.alerts, available, job_prefix)
     group_job = build_group_job(config.alerts, available, job_prefix, executor, run_tags)
     jobs.append(group_job)

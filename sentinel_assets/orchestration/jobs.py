@@ -8,6 +8,7 @@ check. Scheduled evaluation of plain and asset alerts is grouped (``orchestratio
 What runs inside the ops is in ``orchestration.ops``.
 """
 
+import os
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -20,7 +21,25 @@ from sentinel_assets.orchestration.checks import alert_description, check_evalua
 from sentinel_assets.orchestration.metadata import evaluation_metadata
 from sentinel_assets.orchestration.ops import evaluate_in_op, required_resources
 from sentinel_assets.orchestration.windows import build_window_schedule, partitions_for
-from sentinel_assets.spec.models import AlertSpec
+from sentinel_assets.spec.models import AlertSpec, SentinelConfig
+
+DEFAULT_ALERT_JOBS_LIMIT = 500
+
+
+def _jobs_limit() -> int:
+    try:
+        return int(os.environ.get("SENTINEL_ALERT_JOBS_LIMIT") or DEFAULT_ALERT_JOBS_LIMIT)
+    except ValueError:
+        return DEFAULT_ALERT_JOBS_LIMIT
+
+
+def alerts_with_own_jobs(config: SentinelConfig, alert_jobs_limit: int | None = None
+                         ) -> list[AlertSpec]:
+    """The alerts that get a job of their own: all of them up to the limit, else the windowed
+    ones (a window is a partition of its own job)."""
+    limit = alert_jobs_limit if alert_jobs_limit is not None else _jobs_limit()
+    own_jobs = len(config.alerts) <= limit
+    return [a for a in config.alerts if own_jobs or a.window]
 
 
 @dataclass

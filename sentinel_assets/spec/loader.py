@@ -15,7 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from sentinel_assets.core.bounds import truncate_text
 from sentinel_assets.core.excerpt import excerpt
-from sentinel_assets.spec.cache import cached
+from sentinel_assets.spec.cache import cache_key, cached
 from sentinel_assets.spec.channels import CHANNEL_SPECS, CHANNEL_TYPES, ChannelSpec
 from sentinel_assets.spec.compat import SqlSentinelFiles, is_sqlsentinel
 from sentinel_assets.spec.env_vars import MissingEnvVar, expand
@@ -48,6 +48,19 @@ def specs_dir_from_env() -> Path:
 def spec_files(root: Path) -> list[Path]:
     """The spec files of a directory: every ``*.yaml``/``*.yml`` under it, sorted."""
     return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def specs_fingerprint(specs_dir: str | os.PathLike | None = None) -> str | None:
+    """What definitions built from ``specs_dir`` depend on, as a key: the directory, its spec
+    files' bytes and the environment values they read (``spec.cache``), and sentinel's settings
+    (``SENTINEL_*``, ``DAGSTER_HOME``); None without spec files."""
+    root = Path(specs_dir) if specs_dir is not None else specs_dir_from_env()
+    files = spec_files(root) if root.is_dir() else []
+    if not files:
+        return None
+    settings = sorted(f"{k}={v}" for k, v in os.environ.items()
+                      if k.startswith("SENTINEL_") or k == "DAGSTER_HOME")
+    return "\0".join([str(root.resolve()), cache_key(files), *settings])
 
 
 def load_specs(specs_dir: str | os.PathLike | None = None) -> SentinelConfig:

@@ -166,7 +166,7 @@ def test_the_code_locations_own_asset_job_runs_in_process_too(tmp_path, monkeypa
     specs, _ = make_demo(tmp_path, monkeypatch)
     code = ("import dagster as dg\n"
             "from sentinel_assets.definitions import defs\n"
-            "jobs = [j for j in defs.get_repository_def().get_all_jobs()"
+            "jobs = [j for j in defs().get_repository_def().get_all_jobs()"
             " if j.name.startswith('__ASSET_JOB')]\n"
             "print(len(jobs), all(j.executor_def is dg.in_process_executor for j in jobs))\n")
     env = dict(os.environ, SENTINEL_SPECS_DIR=str(specs), DAGSTER_HOME=str(tmp_path))
