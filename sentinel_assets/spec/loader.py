@@ -6,15 +6,15 @@ Nothing is lost and one broken alert never stops the others: every problem becom
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from sentinel_assets.core.bounds import truncate_text
 from sentinel_assets.core.excerpt import excerpt
+from sentinel_assets.spec import parallel_read
 from sentinel_assets.spec.cache import cache_key, cached
 from sentinel_assets.spec.channels import CHANNEL_SPECS, CHANNEL_TYPES, ChannelSpec
 from sentinel_assets.spec.compat import SqlSentinelFiles, is_sqlsentinel
@@ -30,8 +30,9 @@ from sentinel_assets.spec.models import (
 )
 from sentinel_assets.spec.sql_guard import check_query, dialect_for
 from sentinel_assets.spec.templates import template_errors
-from sentinel_assets.spec.yaml_lines import MAX_CHARS, LineDict, YamlLimitError, load_yaml
+from sentinel_assets.spec.yaml_lines import LineDict
 
+_log = logging.getLogger("sentinel_assets")
 SECTIONS = ("databases", "channels", "defaults", "alerts")
 DEFAULT_SPECS_DIR = "alert_specs"
 _channel_adapter: TypeAdapter = TypeAdapter(ChannelSpec)
@@ -76,8 +77,8 @@ def load_specs(specs_dir: str | os.PathLike | None = None) -> SentinelConfig:
         return loader.build([])
 
     def load() -> SentinelConfig:
-        docs = [(str(p), loader.read(p)) for p in files]
-        return loader.build([(f, d) for f, d in docs if d is not None])
+        docs = zip(files, loader.read_all(files))
+        return loader.build([(str(p), d) for p, d in docs if d is not None])
 
     return cached(files, load)
 
@@ -113,46 +114,43 @@ class _Loader:
         try:
             return build(*args)
         except Exception as exc:  # noqa: BLE001 - reported, and the entry left out
-            self.error(file, f"could not be read ({type(exc).__name__}: "
-                       f"{truncate_text(str(exc), 300)}); it was left out", **where)
+            self.error(file, parallel_read.left_out_message(exc), **where)
             return None
 
     # -- reading ----------------------------------------------------------------------------
     def read(self, path: Path) -> LineDict | None:
         return self.guarded(str(path), {}, self._read, path)
 
-    def _read(self, path: Path) -> LineDict | None:
-        name = str(path)
+    def read_all(self, files: list[Path]) -> list[LineDict | None]:
+        """``read`` of each file, in order; the parsing in worker processes when the files are
+        large together (``parallel_read``). The errors, the documents and the SQL Sentinel
+        conversion are those of reading them one after the other; a pool that cannot be
+        started or breaks leaves the reading to this process."""
+        if not parallel_read.worth_a_pool(files):
+            return [self.read(p) for p in files]
         try:
-            if path.stat().st_size > MAX_CHARS:  # before reading it
-                raise YamlLimitError(f"the file has {path.stat().st_size:,} bytes; at most "
-                                     f"{MAX_CHARS:,} (5 MiB)")
-            doc = load_yaml(path.read_text(encoding="utf-8"), duplicates="record")
-        except YamlLimitError as exc:
-            mark = exc.problem_mark
-            self.error(name, f"{exc.problem}; the file was not loaded (see the limits in "
-                       "docs/spec-reference.md)", line=mark.line + 1 if mark else None)
-            return None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            problem = getattr(exc, "problem", None) or str(exc)
-            self.error(name, f"invalid YAML: {problem}; the file was not loaded",
-                       line=mark.line + 1 if mark else None)
-            return None
-        except (OSError, UnicodeDecodeError) as exc:
-            self.error(name, f"cannot read the file: {exc}")
-            return None
-        if doc is None:
-            return LineDict()
-        if not isinstance(doc, dict):
-            self.error(name, "expected a mapping with databases, channels, defaults and alerts "
-                       f"at the top level, got {type(doc).__name__}", line=1)
-            return None
-        if doc.duplicates:
-            for key, first, line in doc.duplicates:
-                self.error(name, f"duplicate key {excerpt(key)} (first at line {first}); the "
-                           "file was not loaded", line=line, field=str(key))
-            return None
+            results = parallel_read.read_in_pool(files)
+        except Exception as exc:  # noqa: BLE001 - reading here only costs time
+            _log.debug("spec files read in this process (no worker pool: %s)", exc)
+            return [self.read(p) for p in files]
+        docs = []
+        for path, (doc, problems, raised) in zip(files, results):
+            name = str(path)
+            for file, message, where in problems:
+                self.error(file, message, **where)
+            if raised is not None:
+                self.error(name, raised)  # as ``guarded`` reports it
+            if doc is not None:
+                doc = self.guarded(name, {}, self._native, name, doc)
+            docs.append(doc)
+        return docs
+
+    def _read(self, path: Path) -> LineDict | None:
+        doc = parallel_read.parse_file(path, self.error)
+        return None if doc is None else self._native(str(path), doc)
+
+    def _native(self, name: str, doc: LineDict) -> LineDict:
+        """A parsed document as a native one (SQL Sentinel's converted), its keys checked."""
         if is_sqlsentinel(doc):
             doc = self.sqlsentinel.convert(doc, name, self.errors)
         for key in doc:
