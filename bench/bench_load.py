@@ -121,7 +121,11 @@ def measure(specs_dir: Path, mode: str, cache_dir: Path | None = None) -> dict:
         env["SENTINEL_SPEC_CACHE_DIR"] = str(cache_dir)
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", str(specs_dir), "--mode", mode],
+        # `-c`, not this script: a code server is `python -m dagster api grpc`, whose spawned
+        # helper processes (the loader reads large spec directories in parallel) do not run
+        # the main module again, and a script's would (spec/parallel_read.py)
+        [sys.executable, "-c", "import sys; from bench.bench_load import main; "
+         "sys.exit(main(sys.argv[1:]))", "--child", str(specs_dir), "--mode", mode],
         capture_output=True, text=True, cwd=REPO_ROOT, env=env,
     )
     wall = time.perf_counter() - started

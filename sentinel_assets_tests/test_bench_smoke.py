@@ -47,3 +47,10 @@ def test_the_run_start_benchmark_runs_real_run_workers(capsys):
     assert main(["-n", "30", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
     assert "| cold |" in out and "| warm |" in out
+
+
+def test_the_floor_benchmark_runs_a_trivial_run_worker_and_events(capsys):
+    from bench.bench_floor import main
+
+    assert main(["--repeat", "1", "--events", "5"]) == 0
+    assert "trivial run: spawn to its op" in capsys.readouterr().out
