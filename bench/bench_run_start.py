@@ -43,7 +43,7 @@ from sentinel_assets.definitions import defs
 from sentinel_assets.names import GROUP_JOB
 from sentinel_assets.orchestration.grouped import run_config_for
 from sentinel_assets.spec.loader import load_specs
-job = defs().resolve_job_def(GROUP_JOB)
+job = (defs() if callable(defs) else defs).resolve_job_def(GROUP_JOB)  # before 1dbfe41: an object
 origin = ReconstructableRepository.for_module(
     "sentinel_assets.definitions", "defs", working_directory=sys.argv[1]
 ).get_reconstructable_job(GROUP_JOB).get_python_origin()

@@ -54,3 +54,10 @@ def test_the_floor_benchmark_runs_a_trivial_run_worker_and_events(capsys):
 
     assert main(["--repeat", "1", "--events", "5"]) == 0
     assert "trivial run: spawn to its op" in capsys.readouterr().out
+
+
+def test_the_group_split_benchmark_times_a_grouped_run(capsys):
+    from bench.bench_group_split import main
+
+    assert main(["-n", "10", "--runs", "1"]) == 0
+    assert "Dagster's `log_event`" in capsys.readouterr().out
