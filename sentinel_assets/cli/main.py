@@ -422,28 +422,31 @@ _QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 def run(alerts, specs_dir) -> None:
     """Run alerts now through Dagster (all enabled ones without ALERTS), recorded in DAGSTER_HOME."""
     from sentinel_assets.orchestration.factory import build_sentinel_defs
+    from sentinel_assets.orchestration.run_worker import build_run_worker_repository
 
     config = _config(specs_dir)
     if config.errors:
-        # build_sentinel_defs logs each of them; the valid alerts still run
+        # the valid alerts still run
         click.echo(f"{len(config.errors)} spec error(s) (run `sentinel validate`); running the "
                    "valid alerts", err=True)
     chosen = [a for a in config.alerts if (a.name in alerts if alerts else a.enabled)]
     unknown = set(alerts) - {a.name for a in config.alerts}
     if unknown:
         raise click.ClickException(f"unknown alert(s): {', '.join(sorted(unknown))}")
-    defs = build_sentinel_defs(config, location_name=CODE_LOCATION)
+    # only the jobs these runs need are built, as in a run worker (not 10,000 asset checks)
+    repo = build_run_worker_repository(
+        config, full=lambda: build_sentinel_defs(config, location_name=CODE_LOCATION),
+        location_name=CODE_LOCATION)
     instance = _instance()
     store = _store()
-    jobs = {j.name for j in defs.get_repository_def().get_all_jobs()}
-    own = [a for a in chosen if a.name in jobs]
-    grouped = [a for a in chosen if a.name not in jobs]  # beyond the per-alert jobs limit
+    own = [a for a in chosen if repo.has_job(a.name)]
+    grouped = [a for a in chosen if not repo.has_job(a.name)]  # beyond the per-alert jobs limit
     with progress(len(chosen), "evaluating") as advance:
-        failed = _run_all(defs, instance, store, own, grouped, advance)
+        failed = _run_all(repo, instance, store, own, grouped, advance)
     sys.exit(1 if failed else 0)
 
 
-def _run_all(defs, instance, store, own, grouped, advance) -> int:
+def _run_all(repo, instance, store, own, grouped, advance) -> int:
     """Each alert with a job of its own in its own run, the others in grouped runs per shard."""
     failed = 0
     for alert in own:
@@ -452,7 +455,7 @@ def _run_all(defs, instance, store, own, grouped, advance) -> int:
             from sentinel_assets.orchestration.windows import last_complete_window_key
 
             partition = last_complete_window_key(alert, datetime.now(timezone.utc))
-        result = defs.resolve_job_def(alert.name).execute_in_process(
+        result = repo.get_job(alert.name).execute_in_process(
             instance=instance, raise_on_error=False, run_config=_QUIET, partition_key=partition
         )
         run = instance.get_run_by_id(result.run_id)
@@ -462,7 +465,7 @@ def _run_all(defs, instance, store, own, grouped, advance) -> int:
     if grouped:
         from sentinel_assets.orchestration.grouped import run_config_for, shards
 
-        job = defs.resolve_job_def(GROUP_JOB)
+        job = repo.get_job(GROUP_JOB)
         for _database, shard in shards(grouped):
             result = job.execute_in_process(instance=instance, raise_on_error=False,
                                             run_config={**_QUIET, **run_config_for(job, shard)})

@@ -1,15 +1,15 @@
 """What a run worker loads: the one job its run asks for, not the whole code location.
 
-A run's process (``dagster api execute_run`` under the default launcher, a Celery worker's task,
-``dagster job execute``) loads the code location again only to find the job it runs. Built in
-full, a location of 10,000 alerts costs seconds there: an asset check per alert, the schedules,
-the asset graph. Dagster tells a definitions function why it is loaded; when it reconstructs
-for a run, ``sentinel_assets.definitions`` returns this repository instead, whose jobs are
-built by name when asked for (Dagster's lazy repository: a mapping of job names to functions).
-The specs come from the parsed-spec cache the code server filled (``spec.cache``). Dagster loads
-the location more than once in one process (``dagster job execute`` five times, a Celery worker
-once per run): the repository is kept for as long as the spec files and the environment they
-read are unchanged.
+A run's own process (``dagster api execute_run`` under the default launcher, a Celery worker's
+task) loads the code location again only to find the job it runs. Built in full, a location of
+10,000 alerts costs seconds there: an asset check per alert, the schedules, the asset graph.
+Dagster tells a definitions function why it is loaded; when a process reconstructs the location
+for a run without having served it, ``sentinel_assets.definitions`` returns this repository
+instead, whose jobs are built by name when asked for (Dagster's lazy repository: a mapping of
+job names to functions). ``sentinel run`` builds its jobs the same way. The specs come from the
+parsed-spec cache the code server filled (``spec.cache``). A Celery worker loads the location
+once per run: the repository is kept for as long as the spec files, the environment values they
+read and sentinel's settings are unchanged.
 
 The jobs are the same functions' output as in ``build_sentinel_defs``, with the same resources,
 tags and executor; only the jobs that select asset checks (Dagster's own asset job, behind the
