@@ -175,3 +175,14 @@ def test_the_code_locations_own_asset_job_runs_in_process_too(tmp_path, monkeypa
     assert out.returncode == 0, out.stderr
     count, in_process = out.stdout.split()[-2:]
     assert int(count) >= 1 and in_process == "True", out.stdout
+
+
+def test_every_container_shares_the_parsed_spec_cache():
+    # the code server parses the specs once; run workers and Celery workers in other containers
+    # read the same cache entries instead of parsing 10,000 alerts at their first run
+    doc = compose()
+    cache = doc["x-sentinel-env"]["SENTINEL_SPEC_CACHE_DIR"]
+    for name in ("code-server", "daemon", "worker"):
+        mounts = [v.split(":")[1] for v in doc["services"][name]["volumes"] if v.count(":") >= 1]
+        assert any(cache.startswith(m.rstrip("/") + "/") for m in mounts), (name, mounts)
+        assert doc["services"][name]["environment"]["SENTINEL_SPEC_CACHE_DIR"] == cache
