@@ -113,6 +113,14 @@ def outbox(tmp_path, monkeypatch) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _outbox_in_tmp(tmp_path, monkeypatch) -> None:
+    """A log channel without a path writes to ``$SENTINEL_OUTBOX``, else ``.sentinel/outbox.jsonl``
+    under the current folder: the checkout, where a test's notices would end up in the outbox
+    ``make demo`` shows afterwards. Every test gets its own (the ``outbox`` fixture's path)."""
+    monkeypatch.setenv("SENTINEL_OUTBOX", str(tmp_path / "outbox.jsonl"))
+
+
 @pytest.fixture
 def state_url(tmp_path, monkeypatch) -> str:
     """A fresh SQLite state store, also exported as SENTINEL_STATE_URL."""
