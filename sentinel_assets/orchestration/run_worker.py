@@ -45,8 +45,8 @@ _BUILT: dict[tuple, dg.RepositoryDefinition] = {}
 
 def run_worker_repository(specs_dir: str | os.PathLike | None = None, **kwargs
                           ) -> dg.RepositoryDefinition:
-    """``build_run_worker_repository`` for a specs directory, built again only when its files or
-    the environment values they read changed."""
+    """``build_run_worker_repository`` for a specs directory, built again only when its files,
+    the environment values they read or sentinel's settings changed (``specs_fingerprint``)."""
     key = (specs_fingerprint(specs_dir),
            tuple(sorted((k, v if isinstance(v, (str, int, type(None))) else id(v))
                         for k, v in kwargs.items())))
@@ -69,7 +69,7 @@ def build_run_worker_repository(
     """A repository with the jobs of ``build_sentinel_defs(specs, ...)``, each built on demand.
 
     ``full`` builds the whole location (``sentinel_assets.definitions``' own definitions); it is
-    called only for Dagster's asset job.
+    called, once, only for the jobs that select asset checks.
     """
     full = functools.lru_cache(maxsize=1)(full)
     config = specs if isinstance(specs, SentinelConfig) else \
