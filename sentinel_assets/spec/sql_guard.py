@@ -22,7 +22,6 @@ read-only role is what stops those.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from sentinel_assets.spec.sql_refusals import DANGEROUS_FUNCTIONS, EXECUTABLE_COMMENT, Refusal
 
@@ -99,20 +98,3 @@ def _plainly_one_select(sql: str) -> bool:
     return (_PLAIN_START.match(sql) is not None and ";" not in sql.rstrip().rstrip(";")
             and EXECUTABLE_COMMENT.search(sql) is None
             and _SUSPICIOUS.isdisjoint(_WORD.findall(sql.upper())))
-
-
-# the parsing check's names, kept importable from here (``spec.sql_parse`` holds them, and is
-# imported, with sqlglot, on first use)
-_PARSER_NAMES = frozenset({
-    "_check", "_check_tree", "_split", "_word", "_line", "_first_line", "_found",
-    "_quiet_sqlglot", "_checking", "_DropWhileChecking", "_NOT_READS", "_READ_STATEMENTS",
-    "_READ_STARTS", "_INTO_TARGETS", "_WRITES", "_WRITES_RESULT",
-})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _PARSER_NAMES:
-        from sentinel_assets.spec import sql_parse
-
-        return getattr(sql_parse, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

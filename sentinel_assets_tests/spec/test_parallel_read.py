@@ -14,10 +14,7 @@ from sentinel_assets.spec import parallel_read
 from sentinel_assets.spec.loader import load_specs
 from sentinel_assets.spec.yaml_lines import LineDict, load_yaml
 from sentinel_assets_tests.helpers import DEMO_SPECS, TESTS_DIR, write_spec_file
-
-SMTP_ENV = {"SMTP_HOST": "mail.example.com", "SMTP_FROM_ADDRESS": "sqlsentinel@example.com",
-            "SLACK_WEBHOOK_URL": "https://hooks.example/T/B/x",
-            "OPS_WEBHOOK_URL": "https://ops.example/hook", "OPS_WEBHOOK_TOKEN": "tok-2718"}
+from sentinel_assets_tests.spec.test_compat import SMTP_ENV
 
 SHARED = """\
 databases:
